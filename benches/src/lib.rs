@@ -1,0 +1,1 @@
+//! Shared helpers for Roomcast's benchmarks (baselines measured in the same run).

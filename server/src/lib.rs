@@ -1,1 +1,3 @@
-//! Roomcast's I/O shell: the only crate that owns file descriptors. Filled in by the server issue.
+//! Roomcast's I/O shell: the only crate that owns file descriptors, threads and the clock.
+
+pub mod config;

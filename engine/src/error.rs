@@ -101,11 +101,7 @@ impl Error {
     /// The Socket.IO disconnect reason server-side handlers see (socket.io `socket-types.ts`).
     pub fn disconnect_reason(&self) -> &'static str {
         match self {
-            Error::PeerMisbehaved(
-                PeerMisbehaved::SioParse(_)
-                | PeerMisbehaved::EioParse(_)
-                | PeerMisbehaved::EioHeartbeatDirection,
-            ) => "parse error",
+            Error::PeerMisbehaved(PeerMisbehaved::SioParse(_) | PeerMisbehaved::EioParse(_)) => "parse error",
             Error::PeerMisbehaved(
                 PeerMisbehaved::SioNotConnected
                 | PeerMisbehaved::SioDuplicateConnect

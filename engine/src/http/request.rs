@@ -49,7 +49,8 @@ pub enum ConnectionMode {
     Close,
 }
 
-/// Headers whose first occurrence is kept for quick access.
+/// What Engine.IO needs from the headers, gathered in the parse pass: list headers (`Connection`,
+/// `Upgrade`, `Content-Length`) combined over repeats, the others as the span of their first occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Facts {
     content_length: Option<u64>,

@@ -55,6 +55,9 @@ pub enum PeerMisbehaved {
     SioDuplicateConnect,
     #[error("Socket.IO CONNECT_ERROR sent by a client")]
     SioClientConnectError,
+    // --- HTTP/1.1 request head (appended)
+    #[error("HTTP Transfer-Encoding is not supported; bodies need Content-Length")]
+    HttpTransferEncoding,
 }
 
 /// Limits a peer can exceed; each is a configuration field with a documented default.
@@ -89,7 +92,8 @@ impl Error {
                 PeerMisbehaved::WsProtocol(_)
                 | PeerMisbehaved::WsUnmasked
                 | PeerMisbehaved::HttpMalformed(_)
-                | PeerMisbehaved::HttpVersion,
+                | PeerMisbehaved::HttpVersion
+                | PeerMisbehaved::HttpTransferEncoding,
             ) => 1002,
             Error::PeerMisbehaved(_) => 1008,
             Error::LimitExceeded(Limit::WsMessageSize { .. } | Limit::EioPayloadSize { .. }) => 1009,

@@ -14,6 +14,10 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1_000_000;
 /// split across reads keeps at most this much; bigger buffers are freed so idle sockets stay small.
 const RETAINED_BUFFER_CAPACITY: usize = 1024;
 
+/// Most buffer space reserved from a frame's declared length before its payload arrives: one allocation
+/// for typical split frames, while a client that sends only headers cannot make us reserve megabytes.
+const RESERVE_AHEAD_LIMIT: usize = 64 * 1024;
+
 /// What a client sent: a complete message or a control frame.
 ///
 /// Borrows either the caller's input (a frame that arrived whole in one read: no copy) or the decoder's
@@ -301,6 +305,7 @@ impl FrameDecoder {
     }
 
     fn begin_frame(&mut self, header: &FrameHeader, len: usize) {
+        self.buffer.reserve(len.min(RESERVE_AHEAD_LIMIT));
         match header.opcode {
             Opcode::Text => self.message = Some(MessageKind::Text),
             Opcode::Binary => self.message = Some(MessageKind::Binary),

@@ -115,8 +115,8 @@ pub struct SharedFrame {
 impl SharedFrame {
     /// Builds a final text frame whose payload is `payload_parts` concatenated (for Engine.IO, `"4"`
     /// then the Socket.IO packet). The concatenation must be UTF-8; not checked in release builds.
-    /// Control path of a broadcast, run once per broadcast. Cost: one allocation of exactly
-    /// header + payload bytes and one copy of each part.
+    /// Run once per broadcast. Cost: one allocation of exactly header + payload bytes, one copy of each
+    /// part, and one small allocation for the shared refcount; cloning afterwards allocates nothing.
     pub fn text(payload_parts: &[&[u8]]) -> SharedFrame {
         let frame = SharedFrame::build(Opcode::Text, payload_parts);
         debug_assert!(std::str::from_utf8(frame.payload()).is_ok(), "text frame payload is not UTF-8");
@@ -136,7 +136,11 @@ impl SharedFrame {
         for part in payload_parts {
             out.put_slice(part);
         }
-        SharedFrame { bytes: out.freeze() }
+        let bytes = out.freeze();
+        // `bytes` allocates its shared refcount on the first clone; do it here, once, so queueing the
+        // frame on each recipient is a plain atomic increment.
+        drop(bytes.clone());
+        SharedFrame { bytes }
     }
 
     /// The whole frame, ready to queue on a socket.

@@ -302,10 +302,16 @@ impl AttachmentReassembler {
         Ok(Received::AwaitingAttachments { remaining })
     }
 
-    /// Handles a binary message: the next attachment of the pending header.
+    /// Handles a binary message: the next attachment of the pending header (kept as is: a `Bytes` is
+    /// not copied).
     /// Errors: a binary message while nothing is pending; [`Limit::SioAttachmentBytes`] when header plus
     /// attachments exceed `limits.max_buffered_bytes`.
-    pub fn handle_binary(&mut self, data: Bytes, limits: &Limits) -> Result<Received<'static>, Error> {
+    pub fn handle_binary(
+        &mut self,
+        data: impl Into<Bytes>,
+        limits: &Limits,
+    ) -> Result<Received<'static>, Error> {
+        let data = data.into();
         let mut pending =
             self.pending.take().ok_or(parse_error("binary message while no packet awaits one"))?;
         pending.buffered = pending.buffered.saturating_add(data.len());

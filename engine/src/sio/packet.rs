@@ -3,9 +3,9 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use bytes::BytesMut;
+use bytes::{BufMut, Bytes, BytesMut};
 
-use super::encode::{header_len, write_header};
+use super::encode::{header_len, write_header, EIO_MESSAGE};
 use super::json::{self, JsonError, JsonKind};
 use super::Limits;
 use crate::{Error, Limit, PeerMisbehaved};
@@ -315,6 +315,15 @@ impl<'a> Packet<'a> {
         out.reserve(self.encoded_len());
         write_header(out, self.kind, self.attachments, self.nsp, self.ack_id);
         out.extend_from_slice(self.payload.unwrap_or_default());
+    }
+
+    /// The Engine.IO message text (`"4"` + [`Packet::encode`]) in one exactly-sized buffer, e.g. to
+    /// forward a received packet to many sockets.
+    pub fn to_eio_message(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(1 + self.encoded_len());
+        out.put_u8(EIO_MESSAGE);
+        self.encode(&mut out);
+        out.freeze()
     }
 }
 

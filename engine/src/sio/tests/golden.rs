@@ -194,3 +194,9 @@ fn packets_without_payload_decode_as_in_the_reference() {
     assert_eq!(decoded(b"2007[\"x\"]").ack_id(), Some(7));
     assert_eq!(decoded(b"218446744073709551615[\"x\"]").ack_id(), Some(u64::MAX));
 }
+
+#[test]
+fn a_decoded_packet_forwards_as_one_engine_io_message() {
+    let text = sio(r#"42/admin,7["ev",{"b":1,"a":2}]"#);
+    assert_eq!(&decoded(text).to_eio_message()[..], br#"42/admin,7["ev",{"b":1,"a":2}]"#);
+}

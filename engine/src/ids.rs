@@ -15,7 +15,6 @@ pub struct SocketId {
 }
 
 impl SocketId {
-    #[allow(dead_code)] // minted by the socket slab
     pub(crate) const fn new(slot: u32, generation: u32) -> Self {
         SocketId { slot, generation }
     }

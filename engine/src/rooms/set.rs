@@ -1,0 +1,330 @@
+//! `MemberSet`: the members of one room, as slot numbers of the namespace's socket slab.
+//!
+//! Two representations, chosen per set by its size relative to the slab's slot count (the *universe*):
+//! - **sparse**: a sorted `Vec<u32>` — 4 bytes per member; membership is a binary search, insertion a
+//!   `memmove` of the tail.
+//! - **dense**: a plain `Vec<u64>` bitset — 1 bit per slot up to the highest member; membership and
+//!   insertion are O(1), and planning walks it a word (64 slots) at a time.
+//!
+//! Switching rule (hysteresis, so a set at the boundary does not flip on every join/leave):
+//! a sparse set becomes dense when `len * DENSE_FACTOR > universe` after an insertion, and a dense set
+//! becomes sparse when `len * DENSE_FACTOR * 2 < universe` after a removal. With `DENSE_FACTOR = 32`
+//! the switch happens where both take the same memory (4 bytes per member = 1 bit per slot); the bench
+//! `rooms/set_iter` (docs/BENCHMARKS.md) shows that at this size iterating the dense set is already no
+//! slower than the sparse one, so nothing is lost on the hot path either.
+
+/// Sparse → dense when `len * DENSE_FACTOR > universe`; dense → sparse when `len * DENSE_FACTOR * 2 <
+/// universe`. 32 = the size where a sorted `u32` list and a bitset over the universe take the same memory.
+pub const DENSE_FACTOR: usize = 32;
+
+/// The members of one room: a set of slot numbers, iterated in ascending order.
+///
+/// Invariant: sparse lists are strictly ascending; a dense bitset has no trailing zero word and `len`
+/// is its population count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberSet {
+    repr: Repr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Repr {
+    Sparse(Vec<u32>),
+    Dense { words: Vec<u64>, len: usize },
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Sparse(Vec::new())
+    }
+}
+
+/// A borrowed view of a set's representation, for the planner's word-at-a-time and merge loops.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SetView<'a> {
+    /// Strictly ascending slots.
+    Sparse(&'a [u32]),
+    /// Bit `i % 64` of word `i / 64` is set iff slot `i` is a member; words past the end are zero.
+    Dense(&'a [u64]),
+}
+
+impl MemberSet {
+    /// An empty (sparse) set; allocates nothing.
+    pub const fn new() -> Self {
+        MemberSet { repr: Repr::Sparse(Vec::new()) }
+    }
+
+    /// Number of members. O(1).
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Sparse(list) => list.len(),
+            Repr::Dense { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the set currently uses the bitset representation.
+    pub fn is_dense(&self) -> bool {
+        matches!(self.repr, Repr::Dense { .. })
+    }
+
+    /// Whether `slot` is a member. O(log len) sparse, O(1) dense.
+    pub fn contains(&self, slot: u32) -> bool {
+        match &self.repr {
+            Repr::Sparse(list) => list.binary_search(&slot).is_ok(),
+            Repr::Dense { words, .. } => bit(words, slot),
+        }
+    }
+
+    /// Adds `slot`; returns whether it was absent. `universe` is the slab's slot count (every slot is
+    /// below it), used only for the representation rule. Cost: O(len) sparse (tail move), O(1) dense
+    /// (amortised; the bitset grows to the highest member), O(universe / 64) when the set turns dense.
+    pub fn insert(&mut self, slot: u32, universe: usize) -> bool {
+        match &mut self.repr {
+            Repr::Sparse(list) => {
+                let Err(at) = list.binary_search(&slot) else { return false };
+                list.insert(at, slot);
+                if list.len() * DENSE_FACTOR > universe {
+                    self.switch_to_dense();
+                }
+            }
+            Repr::Dense { words, len } => {
+                let (word, mask) = word_and_mask(slot);
+                if words.len() <= word {
+                    words.resize(word + 1, 0);
+                }
+                let Some(w) = words.get_mut(word) else { return false };
+                if *w & mask != 0 {
+                    return false;
+                }
+                *w |= mask;
+                *len += 1;
+            }
+        }
+        true
+    }
+
+    /// Removes `slot`; returns whether it was present. Same cost as [`MemberSet::insert`]; turning back
+    /// to sparse costs O(words).
+    pub fn remove(&mut self, slot: u32, universe: usize) -> bool {
+        match &mut self.repr {
+            Repr::Sparse(list) => {
+                let Ok(at) = list.binary_search(&slot) else { return false };
+                list.remove(at);
+                if list.is_empty() {
+                    // An emptied room is usually deleted; do not keep its buffer alive meanwhile.
+                    *list = Vec::new();
+                }
+            }
+            Repr::Dense { words, len } => {
+                let (word, mask) = word_and_mask(slot);
+                let Some(w) = words.get_mut(word) else { return false };
+                if *w & mask == 0 {
+                    return false;
+                }
+                *w &= !mask;
+                *len -= 1;
+                while words.last() == Some(&0) {
+                    words.pop();
+                }
+                if *len * DENSE_FACTOR * 2 < universe {
+                    self.switch_to_sparse();
+                }
+            }
+        }
+        true
+    }
+
+    /// Members in ascending slot order.
+    pub fn iter(&self) -> MemberIter<'_> {
+        match &self.repr {
+            Repr::Sparse(list) => MemberIter::Sparse(list.iter()),
+            Repr::Dense { words, .. } => MemberIter::Dense(BitIter::new(words)),
+        }
+    }
+
+    /// Number of 64-slot words a word-at-a-time walk must cover to see every member.
+    pub(crate) fn word_span(&self) -> usize {
+        match &self.repr {
+            Repr::Sparse(list) => list.last().map_or(0, |&s| s as usize / 64 + 1),
+            Repr::Dense { words, .. } => words.len(),
+        }
+    }
+
+    pub(crate) fn view(&self) -> SetView<'_> {
+        match &self.repr {
+            Repr::Sparse(list) => SetView::Sparse(list),
+            Repr::Dense { words, .. } => SetView::Dense(words),
+        }
+    }
+
+    fn switch_to_dense(&mut self) {
+        let Repr::Sparse(list) = &self.repr else { return };
+        let mut words = Vec::new();
+        for &slot in list {
+            let (word, mask) = word_and_mask(slot);
+            if words.len() <= word {
+                words.resize(word + 1, 0);
+            }
+            if let Some(w) = words.get_mut(word) {
+                *w |= mask;
+            }
+        }
+        self.repr = Repr::Dense { len: list.len(), words };
+    }
+
+    fn switch_to_sparse(&mut self) {
+        let Repr::Dense { words, len } = &self.repr else { return };
+        let mut list = Vec::with_capacity(*len);
+        list.extend(BitIter::new(words));
+        self.repr = Repr::Sparse(list);
+    }
+}
+
+/// `(word index, bit mask)` of a slot in a bitset.
+#[inline]
+pub(crate) fn word_and_mask(slot: u32) -> (usize, u64) {
+    (slot as usize / 64, 1u64 << (slot % 64))
+}
+
+/// Whether bit `slot` is set; bits past the end are clear.
+#[inline]
+pub(crate) fn bit(words: &[u64], slot: u32) -> bool {
+    let (word, mask) = word_and_mask(slot);
+    words.get(word).is_some_and(|w| w & mask != 0)
+}
+
+/// Iterator over a [`MemberSet`], ascending.
+#[derive(Clone, Debug)]
+pub enum MemberIter<'a> {
+    #[doc(hidden)]
+    Sparse(std::slice::Iter<'a, u32>),
+    #[doc(hidden)]
+    Dense(BitIter<'a>),
+}
+
+impl Iterator for MemberIter<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            MemberIter::Sparse(it) => it.next().copied(),
+            MemberIter::Dense(it) => it.next(),
+        }
+    }
+}
+
+/// The set bits of a bitset, ascending.
+#[derive(Clone, Debug)]
+pub struct BitIter<'a> {
+    words: std::slice::Iter<'a, u64>,
+    base: u32,
+    bits: u64,
+}
+
+impl<'a> BitIter<'a> {
+    pub(crate) fn new(words: &'a [u64]) -> Self {
+        // `base` of the first word is 0 after the first refill's `+ 64`.
+        BitIter { words: words.iter(), base: 0u32.wrapping_sub(64), bits: 0 }
+    }
+}
+
+impl Iterator for BitIter<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        while self.bits == 0 {
+            self.bits = *self.words.next()?;
+            self.base = self.base.wrapping_add(64);
+        }
+        let tz = self.bits.trailing_zeros();
+        self.bits &= self.bits - 1;
+        Some(self.base + tz)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(set: &MemberSet) -> Vec<u32> {
+        set.iter().collect()
+    }
+
+    #[test]
+    fn sparse_set_keeps_members_sorted_and_unique() {
+        let mut set = MemberSet::new();
+        for slot in [9, 3, 7, 3] {
+            set.insert(slot, 1_000_000);
+        }
+        assert!(!set.is_dense());
+        assert_eq!(members(&set), [3, 7, 9]);
+        assert!(set.contains(7) && !set.contains(8));
+        assert!(!set.remove(8, 1_000_000));
+        assert!(set.remove(7, 1_000_000));
+        assert_eq!(members(&set), [3, 9]);
+        assert_eq!(set.len(), 2);
+    }
+
+    #[test]
+    fn set_turns_dense_past_one_member_per_thirty_two_slots() {
+        let universe = 64 * 32; // 2048 slots: dense past 64 members
+        let mut set = MemberSet::new();
+        for slot in 0..64 {
+            set.insert(slot * 31, universe);
+        }
+        assert!(!set.is_dense(), "64 * 32 == universe is not yet past the threshold");
+        set.insert(2047, universe);
+        assert!(set.is_dense());
+        assert_eq!(set.len(), 65);
+        let expected: Vec<u32> = (0..64).map(|s| s * 31).chain([2047]).collect();
+        assert_eq!(members(&set), expected);
+        assert!(set.contains(2047) && set.contains(31) && !set.contains(30));
+    }
+
+    #[test]
+    fn dense_set_turns_sparse_only_below_half_the_threshold() {
+        let universe = 64 * 32;
+        let mut set = MemberSet::new();
+        for slot in 0..65 {
+            set.insert(slot, universe);
+        }
+        assert!(set.is_dense());
+        // Down to 32 members (32 * 64 == universe, not below): still dense — the hysteresis band.
+        for slot in 32..65 {
+            assert!(set.remove(slot, universe));
+        }
+        assert!(set.is_dense());
+        assert!(!set.insert(5, universe), "double insert reports already present");
+        assert!(set.remove(31, universe));
+        assert!(!set.is_dense());
+        assert_eq!(members(&set), (0..31).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn dense_set_trims_trailing_words_and_reports_its_span() {
+        let universe = 256;
+        let mut set = MemberSet::new();
+        for slot in [1, 2, 3, 4, 5, 6, 7, 8, 9, 200] {
+            set.insert(slot, universe);
+        }
+        assert!(set.is_dense());
+        assert_eq!(set.word_span(), 4);
+        set.remove(200, universe);
+        assert_eq!(set.word_span(), 1);
+        assert!(!set.contains(200) && !set.contains(100_000));
+        assert!(!set.remove(100_000, universe), "removing past the end is a no-op");
+    }
+
+    #[test]
+    fn bit_iterator_yields_every_set_bit_across_words() {
+        let words = [0b101u64, 0, 1 << 63, u64::MAX];
+        let got: Vec<u32> = BitIter::new(&words).collect();
+        let mut expected = vec![0, 2, 191];
+        expected.extend(192..256);
+        assert_eq!(got, expected);
+        assert_eq!(BitIter::new(&[]).count(), 0);
+    }
+}

@@ -1,1 +1,6 @@
 //! Roomcast's I/O shell: the only crate that owns file descriptors. Filled in by the server issue.
+//!
+//! [`driver`] is the bottom layer: one I/O driver per shard thread (io_uring, or epoll as the fallback)
+//! that accepts connections, lends received bytes to the shard and flushes queued `Bytes`.
+
+pub mod driver;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use driver_support::*;
 use roomcast_server::driver::{
-    bind_shard_listeners, CloseCause, ConnId, Driver, DriverConfig, DriverEvent, Outbox,
+    bind_shard_listeners, CloseCause, ConnId, Driver, DriverConfig, DriverEvent, IoBackend, Outbox,
 };
 
 /// The connections a shard accepted, and how they closed.
@@ -41,6 +41,7 @@ fn broadcast_reaches_every_connection_whole<D: Driver + Send + 'static>() {
 
     // A small message (vectored send) then a 64 KiB one (zero copy on io_uring), each one `Bytes`.
     for len in [1000, 64 * 1024] {
+        let before = shard.stats();
         let message = Bytes::from(pattern(len, len));
         let queued = shard.query(move |state, outbox| {
             for &conn in &state.conns {
@@ -64,6 +65,18 @@ fn broadcast_reaches_every_connection_whole<D: Driver + Send + 'static>() {
         let drained =
             shard.query(|state, outbox| state.conns.iter().all(|&conn| outbox.queued_bytes(conn) == 0));
         assert!(drained, "queued bytes return to zero once sent");
+        let after = shard.stats();
+        assert_eq!(after.bytes_sent - before.bytes_sent, (CLIENTS * len) as u64);
+        if len == 1000 {
+            assert_eq!(after.sends - before.sends, CLIENTS as u64, "one send per recipient");
+        }
+        if D::BACKEND == IoBackend::Uring && len >= 16 * 1024 {
+            let zero_copy = after.zero_copy_sends - before.zero_copy_sends;
+            assert!(
+                zero_copy >= CLIENTS as u64,
+                "payloads over the threshold go out with SEND_ZC: {zero_copy}"
+            );
+        }
     }
     drop(clients);
     shard.wait_until("every client is reported closed", |state, _| state.closed.len() == CLIENTS);
@@ -106,6 +119,9 @@ fn slow_reader_gets_large_queues_in_order<D: Driver + Send + 'static>() {
     assert_eq!(received.len(), total);
     assert!(received == pattern(0, total), "bytes arrived out of order or corrupted");
     shard.wait_until("the queue is empty", |state, outbox| outbox.queued_bytes(state.conns[0]) == 0);
+    let stats = shard.stats();
+    assert!(stats.partial_sends > 0, "the test never met a full socket: {stats:?}");
+    assert_eq!(stats.bytes_sent, total as u64);
 }
 
 fn close_after_flush_sends_everything_then_fin<D: Driver + Send + 'static>() {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use driver_support::*;
-use roomcast_server::driver::{CloseCause, ConnId, Driver, DriverConfig, DriverEvent, Outbox};
+use roomcast_server::driver::{CloseCause, ConnId, Driver, DriverConfig, DriverEvent, IoBackend, Outbox};
 
 /// What the echo shard saw.
 #[derive(Default)]
@@ -76,6 +76,33 @@ fn echo_many_connections<D: Driver + Send + 'static>() {
         "a client closing is PeerClosed"
     );
     assert!(state.stale_refused, "send on a closed id was accepted");
+}
+
+fn echo_with_tiny_receive_buffers<D: Driver + Send + 'static>() {
+    const CLIENTS: usize = 20;
+    const LEN: usize = 8 * 1024;
+    // Two 64-byte provided buffers for the whole shard (io_uring), a 64-byte read buffer (epoll): every
+    // message arrives in many pieces and io_uring runs out of buffers (ENOBUFS) and re-arms.
+    let config = DriverConfig {
+        provided_buffers: 2,
+        provided_buffer_size: 64,
+        read_buffer_size: 64,
+        ..Default::default()
+    };
+    let shard = Shard::spawn::<D>(loopback_listener(), config, Echo::default(), echo);
+    let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(shard.addr)).collect();
+    shard.wait_until("every client is accepted", |state, _| state.peers.len() == CLIENTS);
+    for (i, client) in clients.iter_mut().enumerate() {
+        write_all(client, &pattern(i, LEN));
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        assert!(read_len(client, LEN) == pattern(i, LEN), "client {i}: echo out of order or corrupted");
+    }
+    let stats = shard.stats();
+    assert_eq!(stats.bytes_received, (CLIENTS * LEN) as u64);
+    if D::BACKEND == IoBackend::Uring {
+        assert!(stats.receive_rearms > 0, "two buffers for 160 KiB never ran out? {stats:?}");
+    }
 }
 
 /// Sets `SO_LINGER {on, 0}` so that dropping the stream sends RST instead of FIN.
@@ -175,4 +202,9 @@ fn waker_interrupts_a_long_turn<D: Driver + Send + 'static>() {
     waker.wake().unwrap(); // the driver is gone; waking it is harmless
 }
 
-both_backends!(echo_many_connections, peer_close_reset_and_abort_are_reported, waker_interrupts_a_long_turn);
+both_backends!(
+    echo_many_connections,
+    echo_with_tiny_receive_buffers,
+    peer_close_reset_and_abort_are_reported,
+    waker_interrupts_a_long_turn,
+);

@@ -16,7 +16,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::outbox::flag;
-use super::{sys, CloseCause, Driver, DriverConfig, DriverEvent, Outbox, Waker};
+use super::{sys, CloseCause, Driver, DriverConfig, DriverEvent, DriverStats, IoBackend, Outbox, Waker};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -37,6 +37,7 @@ pub struct EpollDriver {
     /// Accepting stopped on `EMFILE`/`ENFILE`/`ENOMEM`; `accept_retry` is set when a slot is released.
     accept_paused: bool,
     accept_retry: bool,
+    stats: DriverStats,
 }
 
 /// The iovec array of one `sendmsg` call; its pointers mean nothing between calls.
@@ -75,6 +76,7 @@ impl Driver for EpollDriver {
             spare_read_again: Vec::new(),
             accept_paused: false,
             accept_retry: false,
+            stats: DriverStats::default(),
         })
     }
 
@@ -157,6 +159,12 @@ impl Driver for EpollDriver {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
+
+    fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    const BACKEND: IoBackend = IoBackend::Epoll;
 }
 
 impl EpollDriver {
@@ -181,6 +189,7 @@ impl EpollDriver {
                         drop(self.outbox.release(index));
                         continue;
                     }
+                    self.stats.accepted += 1;
                     handler(DriverEvent::Accepted { conn, peer }, &mut self.outbox);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -216,6 +225,7 @@ impl EpollDriver {
                     if let (Some(conn), Some(bytes)) =
                         (self.outbox.reader_id(index), self.read_buf.get(..len))
                     {
+                        self.stats.bytes_received += len as u64;
                         handler(DriverEvent::Data { conn, bytes }, &mut self.outbox);
                     }
                     if len < self.read_buf.len() {
@@ -259,12 +269,17 @@ impl EpollDriver {
         }
         let fd = self.outbox.fd(index);
         loop {
-            let (count, _) = self.outbox.fill_iovecs(index, &mut self.iovecs.0, usize::MAX);
+            let (count, asked) = self.outbox.fill_iovecs(index, &mut self.iovecs.0, usize::MAX);
             let Some(iovecs) = self.iovecs.0.get(..count).filter(|iovecs| !iovecs.is_empty()) else { break };
+            self.stats.sends += 1;
             // SAFETY: `fill_iovecs` pointed the iovecs into `Bytes` owned by this slot's queue, which
             // nothing consumes or drops until the call returns.
             match unsafe { sys::send_vectored(fd, iovecs) } {
-                Ok(sent) => self.outbox.consume(index, sent),
+                Ok(sent) => {
+                    self.stats.bytes_sent += sent as u64;
+                    self.stats.partial_sends += u64::from(sent < asked);
+                    self.outbox.consume(index, sent);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.outbox.set(index, flag::WRITE_BLOCKED);
                     return;
@@ -309,6 +324,7 @@ impl EpollDriver {
         let mut any = false;
         while let Some((conn, cause)) = self.outbox.next_closed() {
             any = true;
+            self.stats.closed += 1;
             handler(DriverEvent::Closed { conn, cause }, &mut self.outbox);
         }
         any

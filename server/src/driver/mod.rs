@@ -167,4 +167,33 @@ pub trait Driver: Sized {
 
     /// The address this driver's listener is bound to.
     fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Counters since the driver started (for metrics and tests). Cost: a copy of a few words.
+    fn stats(&self) -> DriverStats;
+
+    /// Which backend this is (for the startup log line).
+    const BACKEND: IoBackend;
+}
+
+/// Counters of one driver since it started. Plain numbers kept by the shard thread; never reset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverStats {
+    /// Connections accepted (`Accepted` events).
+    pub accepted: u64,
+    /// Connections reported closed (`Closed` events).
+    pub closed: u64,
+    /// Send operations: io_uring `SENDMSG`/`SEND_ZC` submissions, or epoll `sendmsg` calls.
+    pub sends: u64,
+    /// Of `sends`, those submitted as `SEND_ZC` (io_uring only).
+    pub zero_copy_sends: u64,
+    /// Sends the kernel took only part of (a full socket); the rest went out later, in order.
+    pub partial_sends: u64,
+    /// io_uring multishot receives re-armed after ending while still wanted (`ENOBUFS` when every
+    /// provided buffer was in use, or a completion-queue overflow).
+    pub receive_rearms: u64,
+    /// Bytes the kernel accepted from our queues.
+    pub bytes_sent: u64,
+    /// Bytes handed to the handler in `Data` events.
+    pub bytes_received: u64,
 }

@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use roomcast_server::driver::{
-    bind_reuseport, probe_io_uring, Driver, DriverConfig, DriverEvent, EpollDriver, Outbox, UringDriver,
-    Waker,
+    bind_reuseport, probe_io_uring, Driver, DriverConfig, DriverEvent, DriverStats, EpollDriver, Outbox,
+    UringDriver, Waker,
 };
 
 /// Upper bound for anything a test waits for; far above what a loaded 2-core machine needs.
@@ -54,7 +54,10 @@ pub fn uring_available() -> bool {
     probe_io_uring().is_ok()
 }
 
-type Command<S> = Box<dyn FnOnce(&mut S, &mut Outbox) + Send>;
+enum Command<S> {
+    Run(Box<dyn FnOnce(&mut S, &mut Outbox) + Send>),
+    Stats(mpsc::Sender<DriverStats>),
+}
 
 /// A shard loop on a thread: `turn` (events go to `on_event` with the state), then queued commands,
 /// then `flush`. The state comes back from [`Shard::stop`].
@@ -93,7 +96,12 @@ impl<S: Send + 'static> Shard<S> {
                     })
                     .unwrap();
                 while let Ok(command) = inbox.try_recv() {
-                    command(&mut state, driver.outbox());
+                    match command {
+                        Command::Run(f) => f(&mut state, driver.outbox()),
+                        Command::Stats(reply) => {
+                            let _ = reply.send(driver.stats());
+                        }
+                    }
                 }
                 driver.flush().unwrap();
             }
@@ -106,10 +114,18 @@ impl<S: Send + 'static> Shard<S> {
     pub fn query<R: Send + 'static>(&self, f: impl FnOnce(&mut S, &mut Outbox) -> R + Send + 'static) -> R {
         let (reply, answer) = mpsc::channel();
         self.commands
-            .send(Box::new(move |state, outbox| {
+            .send(Command::Run(Box::new(move |state, outbox| {
                 let _ = reply.send(f(state, outbox));
-            }))
+            })))
             .unwrap();
+        self.waker.wake().unwrap();
+        answer.recv_timeout(PATIENCE).expect("the shard did not answer in time")
+    }
+
+    /// The driver's counters, read between two turns.
+    pub fn stats(&self) -> DriverStats {
+        let (reply, answer) = mpsc::channel();
+        self.commands.send(Command::Stats(reply)).unwrap();
         self.waker.wake().unwrap();
         answer.recv_timeout(PATIENCE).expect("the shard did not answer in time")
     }

@@ -22,7 +22,7 @@ use io_uring::{cqueue, IoUring};
 use self::bufring::ProvidedBuffers;
 use self::submit::{OpKind, SendOps};
 use super::outbox::flag;
-use super::{sys, CloseCause, Driver, DriverConfig, DriverEvent, Outbox, Waker};
+use super::{sys, CloseCause, Driver, DriverConfig, DriverEvent, DriverStats, IoBackend, Outbox, Waker};
 
 /// Buffer group id of the shard's provided-buffer ring (one group per ring).
 const BUFFER_GROUP: u16 = 0;
@@ -50,6 +50,7 @@ pub struct UringDriver {
     /// Accepting stopped on `EMFILE`/`ENFILE`/`ENOMEM`; resumes when a connection is released.
     accept_paused: bool,
     inflight: usize,
+    stats: DriverStats,
 }
 
 impl std::fmt::Debug for UringDriver {
@@ -92,6 +93,7 @@ impl Driver for UringDriver {
             accept_armed: false,
             accept_paused: false,
             inflight: 0,
+            stats: DriverStats::default(),
         };
         driver.arm_accept()?;
         driver.arm_wake()?;
@@ -159,6 +161,12 @@ impl Driver for UringDriver {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
+
+    fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    const BACKEND: IoBackend = IoBackend::Uring;
 }
 
 impl UringDriver {
@@ -217,12 +225,14 @@ impl UringDriver {
             Some(head) if head.len() >= threshold => {
                 let payload = head.clone();
                 submit::push_send_zc(&mut self.ring, &mut self.ops, op, fd, payload, &mut self.cqes)?;
+                self.stats.zero_copy_sends += 1;
             }
             _ => {
-                let (count, _) = self.outbox.fill_iovecs(index, self.ops.iovecs_mut(op), threshold);
-                submit::push_sendmsg(&mut self.ring, &mut self.ops, op, fd, count, &mut self.cqes)?;
+                let filled = self.outbox.fill_iovecs(index, self.ops.iovecs_mut(op), threshold);
+                submit::push_sendmsg(&mut self.ring, &mut self.ops, op, fd, filled, &mut self.cqes)?;
             }
         }
+        self.stats.sends += 1;
         self.inflight += 1;
         self.outbox.set(index, flag::SEND_INFLIGHT);
         Ok(())
@@ -264,6 +274,7 @@ impl UringDriver {
         let Some(fd) = submit::own_accepted(result) else { return Ok(()) };
         let Ok((fd, peer)) = sys::prepare_accepted(fd) else { return Ok(()) }; // peer already gone
         let conn = self.outbox.insert(fd);
+        self.stats.accepted += 1;
         self.arm_recv(conn.slot() as usize)?;
         handler(DriverEvent::Accepted { conn, peer }, &mut self.outbox);
         Ok(())
@@ -281,6 +292,7 @@ impl UringDriver {
             if result > 0 {
                 let conn = self.outbox.reader_id(index);
                 if let (Some(conn), Some(bytes)) = (conn, self.bufs.get(bid, result as usize)) {
+                    self.stats.bytes_received += bytes.len() as u64;
                     handler(DriverEvent::Data { conn, bytes }, &mut self.outbox);
                 }
             }
@@ -306,7 +318,7 @@ impl UringDriver {
     }
 
     fn on_send(&mut self, op: u32, result: i32, flags: u32) -> io::Result<()> {
-        let slot = self.ops.slot(op);
+        let target = self.ops.target(op);
         if cqueue::notif(flags) {
             self.ops.free(op); // the kernel let go of the zero-copy payload
             return Ok(());
@@ -314,10 +326,14 @@ impl UringDriver {
         if !cqueue::more(flags) {
             self.ops.free(op); // a plain send, or a zero-copy one with no notification to come
         }
-        let Some(index) = slot.map(|slot| slot as usize) else { return Ok(()) };
+        let Some((slot, asked)) = target else { return Ok(()) };
+        let index = slot as usize;
         self.outbox.clear(index, flag::SEND_INFLIGHT);
         if result >= 0 {
-            self.outbox.consume(index, result as usize);
+            let sent = result as usize;
+            self.stats.bytes_sent += sent as u64;
+            self.stats.partial_sends += u64::from(sent < asked);
+            self.outbox.consume(index, sent);
         } else if !matches!(-result, libc::ECANCELED | libc::EAGAIN | libc::EINTR) {
             self.outbox.retire(index, CloseCause::from_errno(-result));
         }
@@ -363,6 +379,7 @@ impl UringDriver {
                 && (!self.outbox.has(index, flag::REPORTED) || self.outbox.has(index, flag::LINGER))
                 && !self.outbox.has(index, flag::RECV_ARMED | flag::CANCELLING);
             if wanted {
+                self.stats.receive_rearms += 1;
                 self.arm_recv(index)?;
             } else {
                 self.try_release(index)?;
@@ -404,6 +421,7 @@ impl UringDriver {
         let mut any = false;
         while let Some((conn, cause)) = self.outbox.next_closed() {
             any = true;
+            self.stats.closed += 1;
             handler(DriverEvent::Closed { conn, cause }, &mut self.outbox);
         }
         any

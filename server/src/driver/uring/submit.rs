@@ -63,6 +63,8 @@ pub(super) fn decode(user_data: u64) -> Option<(OpKind, u32)> {
 struct SendOp {
     /// The connection slot the send belongs to.
     slot: u32,
+    /// Bytes the send asked the kernel to take.
+    len: usize,
     msg: libc::msghdr,
     iovecs: Box<[libc::iovec]>,
     /// `SEND_ZC` only: keeps the payload alive until the notification completion.
@@ -100,7 +102,7 @@ impl SendOps {
         // SAFETY: an all-zero msghdr is a valid value (null pointers, zero lengths).
         let msg: libc::msghdr = unsafe { std::mem::zeroed() };
         let iovecs = vec![empty; self.iovecs_per_op].into_boxed_slice();
-        self.ops.push(Box::new(SendOp { slot, msg, iovecs, zc_hold: None }));
+        self.ops.push(Box::new(SendOp { slot, len: 0, msg, iovecs, zc_hold: None }));
         (self.ops.len() - 1) as u32
     }
 
@@ -109,9 +111,9 @@ impl SendOps {
         self.ops.get_mut(index as usize).map_or(&mut [], |op| &mut op.iovecs[..])
     }
 
-    /// The connection slot op `index` was allocated for.
-    pub(super) fn slot(&self, index: u32) -> Option<u32> {
-        self.ops.get(index as usize).map(|op| op.slot)
+    /// The connection slot op `index` was allocated for, and the bytes it asked the kernel to take.
+    pub(super) fn target(&self, index: u32) -> Option<(u32, usize)> {
+        self.ops.get(index as usize).map(|op| (op.slot, op.len))
     }
 
     /// Returns op `index` to the pool, dropping any payload it held. Call only after its last completion.
@@ -184,16 +186,17 @@ pub(super) fn push_recv(
     unsafe { push(ring, &entry, backlog) }
 }
 
-/// Submits op `index` as a `SENDMSG` over its first `count` iovecs (already filled).
+/// Submits op `index` as a `SENDMSG` over its first `count` iovecs (already filled, `len` bytes).
 pub(super) fn push_sendmsg(
     ring: &mut IoUring,
     ops: &mut SendOps,
     index: u32,
     fd: RawFd,
-    count: usize,
+    (count, len): (usize, usize),
     backlog: &mut Vec<cqueue::Entry>,
 ) -> io::Result<()> {
     let Some(op) = ops.ops.get_mut(index as usize) else { return Err(io::Error::other("no such send op")) };
+    op.len = len;
     op.msg.msg_iov = op.iovecs.as_mut_ptr();
     op.msg.msg_iovlen = count.min(op.iovecs.len()) as _;
     let msg: *const libc::msghdr = &op.msg;
@@ -223,6 +226,7 @@ pub(super) fn push_send_zc(
         .flags(libc::MSG_NOSIGNAL)
         .build()
         .user_data(user_data(OpKind::Send, index));
+    op.len = len as usize;
     op.zc_hold = Some(payload);
     // SAFETY: the payload's memory is kept alive by the clone in `zc_hold` until `free`, which the
     // driver calls only at the op's last completion (the notification, or a result without

@@ -2,8 +2,9 @@
 //! mergeable across worker processes.
 //!
 //! Every histogram here counts microseconds from 1 µs to 60 s at 3 significant digits (a value is
-//! known to within 0.1%); a latency above 60 s is clamped to 60 s and counted in
-//! [`LatencyHistogram::clamped`] so the report can say so. One histogram is ~190 KiB of counters;
+//! known to within 0.1%); a latency above 60 s is recorded as 60 s, and [`LatencyHistogram::clamped`]
+//! (the count in the top bucket) lets the report say so. That count is part of the histogram itself,
+//! so it survives serialization and merging. One histogram is ~190 KiB of counters;
 //! serialized (HdrHistogram V2, deflate-compressed, base64, as in `.hlog` files) a typical one is a
 //! few hundred bytes to a few KiB, which is what workers send to the parent.
 
@@ -26,10 +27,21 @@ pub const SIGNIFICANT_DIGITS: u8 = 3;
 /// A latency histogram in microseconds with the fixed bounds above.
 ///
 /// Invariant: the inner histogram always has exactly these bounds, so any two add without error.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct LatencyHistogram {
     inner: Histogram<u64>,
-    clamped: u64,
+}
+
+impl std::fmt::Debug for LatencyHistogram {
+    /// A summary: the counters themselves are ~24 000 numbers.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LatencyHistogram")
+            .field("count", &self.count())
+            .field("p50_us", &self.quantile_micros(0.5))
+            .field("p99_us", &self.quantile_micros(0.99))
+            .field("max_us", &self.max_micros())
+            .finish()
+    }
 }
 
 impl Default for LatencyHistogram {
@@ -46,7 +58,7 @@ impl LatencyHistogram {
         // the constants above (1, 60e6, 3), so it cannot fail.
         let inner = Histogram::new_with_bounds(LOWEST_MICROS, HIGHEST_MICROS, SIGNIFICANT_DIGITS)
             .expect("constant histogram bounds are valid");
-        LatencyHistogram { inner, clamped: 0 }
+        LatencyHistogram { inner }
     }
 
     /// Records one latency. Cost: O(1), no allocation.
@@ -56,9 +68,6 @@ impl LatencyHistogram {
 
     /// Records `count` equal latencies.
     pub fn record_n(&mut self, micros: u64, count: u64) {
-        if micros > HIGHEST_MICROS {
-            self.clamped = self.clamped.saturating_add(count);
-        }
         self.inner.saturating_record_n(micros.min(HIGHEST_MICROS), count);
     }
 
@@ -70,7 +79,6 @@ impl LatencyHistogram {
                 self.inner.saturating_record_n(v.value_iterated_to(), v.count_at_value());
             }
         }
-        self.clamped = self.clamped.saturating_add(other.clamped);
     }
 
     /// Number of latencies recorded.
@@ -78,9 +86,10 @@ impl LatencyHistogram {
         self.inner.len()
     }
 
-    /// Latencies that were above 60 s and recorded as 60 s.
+    /// Latencies of 60 s or more (to the 0.1% precision: the top bucket), which were recorded as
+    /// 60 s whatever their real value.
     pub fn clamped(&self) -> u64 {
-        self.clamped
+        self.inner.count_at(HIGHEST_MICROS)
     }
 
     /// The latency at quantile `q` (0.0..=1.0) in µs, as the highest value equivalent to it; 0 when
@@ -106,7 +115,7 @@ impl LatencyHistogram {
     }
 
     /// HdrHistogram V2 deflate encoding in standard base64: the same text as an `.hlog` line's last
-    /// field. The clamp count is not part of the format and is lost.
+    /// field.
     pub fn to_base64(&self) -> Result<String, Error> {
         let mut bytes = Vec::new();
         V2DeflateSerializer::new()

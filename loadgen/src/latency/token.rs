@@ -68,16 +68,20 @@ impl MessageStamp {
         }
         let body = token.strip_prefix(TOKEN_PREFIX.as_bytes()).ok_or(Error::BadToken("missing rc1. tag"))?;
         let mut fields = body.split(|&b| b == b'.');
-        let publisher = parse_base62(fields.next(), u64::from(u32::MAX))?;
-        let seq = parse_base62(fields.next(), u64::MAX)?;
-        let scheduled = parse_base62(fields.next(), u64::MAX)?;
-        let check = match fields.next() {
-            Some(&[c]) => c,
-            _ => return Err(Error::BadToken("check field is not one character")),
+        let (Some(publisher), Some(seq), Some(scheduled), Some(check)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(Error::BadToken("fewer than five fields"));
         };
         if fields.next().is_some() {
             return Err(Error::BadToken("more than five fields"));
         }
+        let publisher = parse_base62(publisher, u64::from(u32::MAX))?;
+        let seq = parse_base62(seq, u64::MAX)?;
+        let scheduled = parse_base62(scheduled, u64::MAX)?;
+        let &[check] = check else {
+            return Err(Error::BadToken("check field is not one character"));
+        };
         let checked = token.len().checked_sub(2).and_then(|n| token.get(..n)).unwrap_or_default();
         if check != check_char(checked) {
             return Err(Error::BadToken("check character does not match"));
@@ -140,8 +144,7 @@ fn digit_value(b: u8) -> Option<u64> {
 }
 
 /// A canonical base-62 number no larger than `max`.
-fn parse_base62(field: Option<&[u8]>, max: u64) -> Result<u64, Error> {
-    let digits = field.ok_or(Error::BadToken("fewer than five fields"))?;
+fn parse_base62(digits: &[u8], max: u64) -> Result<u64, Error> {
     match digits {
         [] => return Err(Error::BadToken("empty number")),
         [b'0', _, ..] => return Err(Error::BadToken("number with a leading zero")),

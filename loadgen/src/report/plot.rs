@@ -222,29 +222,20 @@ fn draw_series(svg: &mut String, s: &Series, colour: &str, y: &YAxis) {
 }
 
 fn draw_legend(svg: &mut String, series: &[Series]) {
+    let entries: Vec<String> = series.iter().map(legend_text).collect();
     let (x, y0, row) = (LEFT + 12.0, TOP + 12.0, 18.0);
-    let height = row * series.len() as f64 + 8.0;
+    let height = row * entries.len() as f64 + 8.0;
+    // ~6.7 px per character at 12 px sans-serif, plus the colour swatch.
+    let longest = entries.iter().map(|t| t.chars().count()).max().unwrap_or(0);
+    let width = (48.0 + 6.7 * longest as f64).clamp(160.0, plot_width() - 24.0);
     let _ = writeln!(
         svg,
-        "<g class=\"legend\">\n<rect x=\"{x:.1}\" y=\"{y0:.1}\" width=\"460\" height=\"{height:.1}\" fill=\"white\" \
-         fill-opacity=\"0.85\" stroke=\"#bbbbbb\"/>"
+        "<g class=\"legend\">\n<rect x=\"{x:.1}\" y=\"{y0:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" \
+         fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbbbbb\"/>"
     );
-    for (i, s) in series.iter().enumerate() {
+    for (i, text) in entries.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let cy = y0 + 4.0 + row * (i as f64 + 0.5);
-        let h = &s.latency;
-        let text = if h.count() == 0 {
-            format!("{} (no samples)", s.label)
-        } else {
-            format!(
-                "{}: p50 {} · p99 {} · max {} ms (n={})",
-                s.label,
-                format_ms(h.quantile_micros(0.5)),
-                format_ms(h.quantile_micros(0.99)),
-                format_ms(h.max_micros()),
-                h.count()
-            )
-        };
         let _ = writeln!(
             svg,
             "<line x1=\"{:.1}\" y1=\"{cy:.1}\" x2=\"{:.1}\" y2=\"{cy:.1}\" stroke=\"{colour}\" stroke-width=\"3\"/>\n\
@@ -253,10 +244,26 @@ fn draw_legend(svg: &mut String, series: &[Series]) {
             x + 32.0,
             x + 40.0,
             cy + 4.0,
-            escape(&text)
+            escape(text)
         );
     }
     svg.push_str("</g>\n");
+}
+
+/// `label: p50 … · p99 … · max … ms (n=…)`, or `label (no samples)`.
+fn legend_text(s: &Series) -> String {
+    let h = &s.latency;
+    if h.count() == 0 {
+        return format!("{} (no samples)", s.label);
+    }
+    format!(
+        "{}: p50 {} · p99 {} · max {} ms (n={})",
+        s.label,
+        format_ms(h.quantile_micros(0.5)),
+        format_ms(h.quantile_micros(0.99)),
+        format_ms(h.max_micros()),
+        h.count()
+    )
 }
 
 /// A tick value without trailing zeros: 0, 0.005, 0.5, 2, 250, 10000.

@@ -108,7 +108,7 @@ pub struct RunSummary {
     pub latency_p999_ms: f64,
     /// Largest latency, ms.
     pub latency_max_ms: f64,
-    /// Latencies above 60 s, recorded as 60 s.
+    /// Latencies of 60 s or more, recorded as 60 s.
     pub latency_clamped: u64,
     /// Load generator user CPU seconds (itself and its reaped workers).
     pub cpu_user_s: f64,

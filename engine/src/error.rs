@@ -76,6 +76,10 @@ pub enum Limit {
     SioAttachments { max: usize },
     #[error("Engine.IO payload larger than {max} bytes")]
     EioPayloadSize { max: usize },
+    #[error("Socket.IO JSON payload nested deeper than {max} levels")]
+    SioJsonDepth { max: usize },
+    #[error("Socket.IO binary packet buffers more than {max} bytes")]
+    SioAttachmentBytes { max: usize },
 }
 
 impl Error {
@@ -96,7 +100,9 @@ impl Error {
                 | PeerMisbehaved::HttpTransferEncoding,
             ) => 1002,
             Error::PeerMisbehaved(_) => 1008,
-            Error::LimitExceeded(Limit::WsMessageSize { .. } | Limit::EioPayloadSize { .. }) => 1009,
+            Error::LimitExceeded(
+                Limit::WsMessageSize { .. } | Limit::EioPayloadSize { .. } | Limit::SioAttachmentBytes { .. },
+            ) => 1009,
             Error::LimitExceeded(_) => 1008,
             Error::Misuse(_) => 1011,
         }

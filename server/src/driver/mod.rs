@@ -106,7 +106,7 @@ impl CloseCause {
     /// The cause for a failed socket call's `errno`.
     pub fn from_errno(errno: i32) -> Self {
         match errno {
-            libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED | libc::ETIMEDOUT => CloseCause::Reset,
+            libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED => CloseCause::Reset,
             _ => CloseCause::Error { errno },
         }
     }

@@ -414,6 +414,16 @@ impl Outbox {
         Some(index as usize)
     }
 
+    /// Teardown only: resets and closes every socket, leaving the queues in place (a send still in
+    /// flight may name them). The table is unusable afterwards.
+    pub(super) fn close_all_sockets(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(fd) = slot.fd.take() {
+                let _ = super::sys::set_linger_zero(fd.as_raw_fd());
+            }
+        }
+    }
+
     fn live_index(&self, conn: ConnId) -> Option<usize> {
         let index = conn.slot as usize;
         self.live_id(index).filter(|id| *id == conn).map(|_| index)

@@ -157,7 +157,8 @@ pub trait Driver: Sized {
     /// Hands every dirty connection's queued bytes to the kernel in one batch: io_uring pushes one
     /// `SENDMSG` (or `SEND_ZC`) per dirty connection and submits once; epoll calls `sendmsg` per dirty
     /// connection until its queue is empty or the socket is full (then waits for writability). Also
-    /// carries out `abort` and `close_after_flush`. Closes it causes are reported by the next `turn`.
+    /// carries out `abort` and `close_after_flush`; the `Closed` events this causes are delivered by
+    /// the next `turn`.
     ///
     /// Cost: O(dirty connections); no allocation once warm.
     fn flush(&mut self) -> io::Result<()>;

@@ -366,11 +366,11 @@ impl Outbox {
             let len = node.bytes.len();
             if left < len {
                 node.bytes.advance(left);
-                slot.queued -= left as u64;
+                slot.queued = slot.queued.saturating_sub(left as u64);
                 break;
             }
             left -= len;
-            slot.queued -= len as u64;
+            slot.queued = slot.queued.saturating_sub(len as u64);
             slot.head = node.next;
             if slot.head == NIL {
                 slot.tail = NIL;

@@ -536,6 +536,28 @@ mod tests {
     }
 
     #[test]
+    fn linger_deadlines_expire_in_order_and_forget_released_slots() {
+        let mut outbox = Outbox::new();
+        let (a, b) = (conn(&mut outbox), conn(&mut outbox));
+        let t0 = Instant::now();
+        for (id, after_ms) in [(a, 10), (b, 20)] {
+            outbox.retire(id.slot as usize, CloseCause::Flushed);
+            outbox.start_linger(id.slot as usize, t0 + std::time::Duration::from_millis(after_ms));
+        }
+        assert_eq!(outbox.pop_expired_linger(t0), None, "nothing expired yet");
+        // `a` ends by itself (peer FIN) and its slot is reused before its deadline passes.
+        drop(outbox.release(a.slot as usize));
+        let reused = conn(&mut outbox);
+        assert_eq!(reused.slot, a.slot);
+        let deadline = outbox.next_linger_deadline();
+        assert_eq!(deadline, Some(t0 + std::time::Duration::from_millis(20)), "a's entry was forgotten");
+        let late = t0 + std::time::Duration::from_secs(1);
+        assert_eq!(outbox.pop_expired_linger(late), Some(b.slot as usize));
+        assert_eq!(outbox.pop_expired_linger(late), None);
+        assert!(outbox.is_open(reused), "the new connection in a's slot is not touched by a's deadline");
+    }
+
+    #[test]
     fn close_after_flush_seals_the_queue() {
         let mut outbox = Outbox::new();
         let id = conn(&mut outbox);

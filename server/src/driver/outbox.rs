@@ -1,0 +1,570 @@
+//! The shard's connection table and send side, shared by both backends.
+//!
+//! Hot path. A broadcast calls [`Outbox::send`] once per recipient with a clone of one refcounted
+//! [`Bytes`]: cost O(1) each, one atomic refcount increment, no allocation once the node arena is warm,
+//! no copy. Queued bytes live in one per-shard arena of queue nodes (singly linked per connection), so an
+//! idle connection holds only its 32-byte [`Slot`]: no queue allocation, no read buffer.
+//!
+//! Lifecycle of a slot: `insert` (accepted) → live → close decided (`retire`: the `Closed` event is
+//! queued and the generation bumped, so the [`ConnId`] is stale at once) → the backend winds down its
+//! in-flight operations and lingering → `release` (queue dropped, fd closed, generation bumped again,
+//! slot reusable). Bumping at both steps means a late record (a linger deadline, a stale event) that
+//! remembers a slot and generation can never match the next connection in that slot.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+
+use super::CloseCause;
+
+/// A connection on one shard: a slot in the driver's table plus the slot's generation.
+///
+/// Invariant: a slot's generation changes whenever its connection's close is decided, so an id kept
+/// after its `Closed` event never addresses the connection that reuses the slot; the [`Outbox`] ignores
+/// it. Only the driver mints ids.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    slot: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// The slot index in the shard's connection table (dense, reused after a close).
+    pub const fn slot(self) -> u32 {
+        self.slot
+    }
+
+    /// The slot's generation when this id was minted.
+    pub const fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
+impl std::fmt::Debug for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnId({}v{})", self.slot, self.generation)
+    }
+}
+
+/// End of a node list.
+const NIL: u32 = u32::MAX;
+
+/// Slot state bits. The backends own the meaning of the ones marked with their name.
+pub(super) mod flag {
+    /// The slot holds a connection (it may be closing).
+    pub const OPEN: u16 = 1 << 0;
+    /// `Closed` was queued for the user; the id is stale; the slot waits for `release`.
+    pub const REPORTED: u16 = 1 << 1;
+    /// The slot is in the dirty list.
+    pub const DIRTY: u16 = 1 << 2;
+    /// The user asked for a close once the queue drains; the queue is sealed.
+    pub const CLOSE_AFTER_FLUSH: u16 = 1 << 3;
+    /// Closed by `abort`: the backend resets the socket and releases the slot.
+    pub const ABORT: u16 = 1 << 4;
+    /// FIN sent after a flush; inbound bytes are discarded until the peer's FIN or the deadline.
+    pub const LINGER: u16 = 1 << 5;
+    /// io_uring: a send (`SENDMSG` or the first half of `SEND_ZC`) is in flight.
+    pub const SEND_INFLIGHT: u16 = 1 << 6;
+    /// io_uring: a multishot receive is armed.
+    pub const RECV_ARMED: u16 = 1 << 7;
+    /// io_uring: a cancel of all operations on the fd was submitted.
+    pub const CANCELLING: u16 = 1 << 8;
+    /// epoll: the last send hit `EAGAIN`; wait for writability before sending again.
+    pub const WRITE_BLOCKED: u16 = 1 << 9;
+}
+
+/// The hot per-connection record. No heap allocation of its own.
+#[derive(Debug)]
+pub(super) struct Slot {
+    /// Bytes queued and not yet accepted by the kernel.
+    queued: u64,
+    /// First and last node of the outbound queue, or `NIL`.
+    head: u32,
+    tail: u32,
+    generation: u32,
+    /// The socket; `None` when the slot is free.
+    fd: Option<OwnedFd>,
+    flags: u16,
+}
+
+const _: () = assert!(size_of::<Slot>() <= 64);
+
+/// One queued buffer. `bytes` is advanced in place after a partial send.
+#[derive(Debug)]
+struct Node {
+    bytes: Bytes,
+    next: u32,
+}
+
+/// The send side of a shard's driver (and its connection table). See the module docs for costs.
+///
+/// Every method taking a [`ConnId`] ignores a stale id (returning `false` or 0): a connection may close
+/// between the moment the caller learned its id and the call, and that is not an error.
+pub struct Outbox {
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    nodes: Vec<Node>,
+    free_node: u32,
+    dirty: Vec<u32>,
+    spare_dirty: Vec<u32>,
+    closed: VecDeque<(ConnId, CloseCause)>,
+    /// (slot, generation at linger start, deadline); deadlines are increasing.
+    lingering: VecDeque<(u32, u32, Instant)>,
+    live: usize,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("live", &self.live)
+            .field("slots", &self.slots.len())
+            .field("nodes", &self.nodes.len())
+            .field("dirty", &self.dirty.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outbox {
+    /// Queues `bytes` at the end of `conn`'s outbound queue; it goes out at the next flush. Returns
+    /// `false` (and drops `bytes`) if `conn` is stale or after `close_after_flush`. Empty `bytes` are
+    /// accepted and ignored.
+    ///
+    /// Hot path: O(1), no allocation once warm, one refcount already paid by the caller's clone.
+    pub fn send(&mut self, conn: ConnId, bytes: Bytes) -> bool {
+        let Some(index) = self.live_index(conn) else { return false };
+        if self.has(index, flag::CLOSE_AFTER_FLUSH) {
+            return false;
+        }
+        if bytes.is_empty() {
+            return true;
+        }
+        let len = bytes.len() as u64;
+        let node = self.alloc_node(bytes);
+        let tail = self.slots.get(index).map_or(NIL, |slot| slot.tail);
+        if let Some(last) = self.nodes.get_mut(tail as usize) {
+            last.next = node;
+        }
+        if let Some(slot) = self.slots.get_mut(index) {
+            if slot.head == NIL {
+                slot.head = node;
+            }
+            slot.tail = node;
+            slot.queued += len;
+        }
+        self.mark_dirty(index);
+        true
+    }
+
+    /// Closes `conn` gracefully: bytes already queued are sent, then FIN; later `send`s are refused and
+    /// inbound bytes are discarded. `Closed { cause: Flushed }` follows once the queue has drained.
+    /// Returns `false` if `conn` is stale.
+    pub fn close_after_flush(&mut self, conn: ConnId) -> bool {
+        let Some(index) = self.live_index(conn) else { return false };
+        self.set(index, flag::CLOSE_AFTER_FLUSH);
+        self.mark_dirty(index);
+        true
+    }
+
+    /// Closes `conn` now: queued bytes are dropped and the socket is reset (RST), which also drops what
+    /// the kernel still buffers. `conn` is stale on return; `Closed { cause: Aborted }` is reported by
+    /// the next turn. Returns `false` if `conn` was already stale.
+    pub fn abort(&mut self, conn: ConnId) -> bool {
+        let Some(index) = self.live_index(conn) else { return false };
+        self.retire(index, CloseCause::Aborted);
+        self.set(index, flag::ABORT);
+        self.mark_dirty(index);
+        true
+    }
+
+    /// Bytes queued on `conn` that the kernel has not accepted yet (0 if stale). The slow-consumer
+    /// policy of the layer above reads this after queueing.
+    pub fn queued_bytes(&self, conn: ConnId) -> u64 {
+        self.live_index(conn).and_then(|index| self.slots.get(index)).map_or(0, |slot| slot.queued)
+    }
+
+    /// Whether `conn` is live (accepted and no close decided).
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.live_index(conn).is_some()
+    }
+
+    /// Live connections on this shard.
+    pub fn live_connections(&self) -> usize {
+        self.live
+    }
+
+    // ----- crate-internal: used by the backends -----
+
+    pub(super) fn new() -> Self {
+        Outbox {
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            nodes: Vec::new(),
+            free_node: NIL,
+            dirty: Vec::new(),
+            spare_dirty: Vec::new(),
+            closed: VecDeque::new(),
+            lingering: VecDeque::new(),
+            live: 0,
+        }
+    }
+
+    /// Takes ownership of an accepted socket and mints its id.
+    pub(super) fn insert(&mut self, fd: OwnedFd) -> ConnId {
+        self.live += 1;
+        let fresh = |generation| Slot { queued: 0, head: NIL, tail: NIL, generation, fd: None, flags: 0 };
+        let index = match self.free_slots.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(fresh(0));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let mut generation = 0;
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            slot.fd = Some(fd);
+            slot.flags = flag::OPEN;
+            generation = slot.generation;
+        }
+        ConnId { slot: index, generation }
+    }
+
+    /// The id of a live slot (open, close not decided).
+    pub(super) fn live_id(&self, index: usize) -> Option<ConnId> {
+        let slot = self.slots.get(index)?;
+        (slot.flags & (flag::OPEN | flag::REPORTED) == flag::OPEN)
+            .then_some(ConnId { slot: index as u32, generation: slot.generation })
+    }
+
+    /// The id of a slot whose inbound bytes the user still wants.
+    pub(super) fn reader_id(&self, index: usize) -> Option<ConnId> {
+        self.live_id(index).filter(|_| !self.has(index, flag::CLOSE_AFTER_FLUSH))
+    }
+
+    pub(super) fn fd(&self, index: usize) -> RawFd {
+        self.slots.get(index).and_then(|slot| slot.fd.as_ref()).map_or(-1, AsRawFd::as_raw_fd)
+    }
+
+    pub(super) fn has(&self, index: usize, bits: u16) -> bool {
+        self.slots.get(index).is_some_and(|slot| slot.flags & bits != 0)
+    }
+
+    pub(super) fn set(&mut self, index: usize, bits: u16) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.flags |= bits;
+        }
+    }
+
+    pub(super) fn clear(&mut self, index: usize, bits: u16) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.flags &= !bits;
+        }
+    }
+
+    /// Decides the close of a live slot: queues `Closed { cause }` and makes its id stale. No-op if the
+    /// close was already decided.
+    pub(super) fn retire(&mut self, index: usize, cause: CloseCause) {
+        let Some(conn) = self.live_id(index) else { return };
+        self.closed.push_back((conn, cause));
+        self.live -= 1;
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.flags |= flag::REPORTED;
+        }
+    }
+
+    /// The next `Closed` event to deliver, oldest first.
+    pub(super) fn next_closed(&mut self) -> Option<(ConnId, CloseCause)> {
+        self.closed.pop_front()
+    }
+
+    /// Frees a slot whose close was decided and whose backend operations are over: drops the queue,
+    /// returns the fd for the backend to close (dropping it closes), makes the slot reusable.
+    pub(super) fn release(&mut self, index: usize) -> Option<OwnedFd> {
+        if self.live_id(index).is_some() {
+            self.live -= 1; // released without a decided close: only when the driver shuts down
+        }
+        self.drop_queue(index);
+        let slot = self.slots.get_mut(index)?;
+        if slot.flags & flag::OPEN == 0 {
+            return None;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.flags = 0;
+        self.free_slots.push(index as u32);
+        slot.fd.take()
+    }
+
+    pub(super) fn mark_dirty(&mut self, index: usize) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            if slot.flags & (flag::DIRTY | flag::OPEN) == flag::OPEN {
+                slot.flags |= flag::DIRTY;
+                self.dirty.push(index as u32);
+            }
+        }
+    }
+
+    /// Takes the dirty list (flags still set: the backend clears `DIRTY` per slot as it goes, so a slot
+    /// re-dirtied meanwhile lands in the next list). Give it back with [`Outbox::restore_dirty`].
+    pub(super) fn take_dirty(&mut self) -> Vec<u32> {
+        let spare = std::mem::take(&mut self.spare_dirty);
+        std::mem::replace(&mut self.dirty, spare)
+    }
+
+    pub(super) fn restore_dirty(&mut self, mut list: Vec<u32>) {
+        list.clear();
+        self.spare_dirty = list;
+    }
+
+    pub(super) fn queue_is_empty(&self, index: usize) -> bool {
+        self.slots.get(index).is_none_or(|slot| slot.head == NIL)
+    }
+
+    /// The oldest queued buffer of a slot.
+    pub(super) fn head_bytes(&self, index: usize) -> Option<&Bytes> {
+        let head = self.slots.get(index)?.head;
+        self.nodes.get(head as usize).map(|node| &node.bytes)
+    }
+
+    /// Fills `out` with iovecs over the slot's queue from the head, stopping at `out.len()` entries or
+    /// before the first buffer of `stop_at_len` bytes or more (those go out with zero copy). Returns
+    /// (entries used, bytes covered). The iovecs point into `Bytes` owned by the queue and stay valid
+    /// until [`Outbox::consume`] or [`Outbox::release`] drops them.
+    pub(super) fn fill_iovecs(
+        &self,
+        index: usize,
+        out: &mut [libc::iovec],
+        stop_at_len: usize,
+    ) -> (usize, usize) {
+        let mut node = self.slots.get(index).map_or(NIL, |slot| slot.head);
+        let (mut count, mut total) = (0, 0);
+        for iov in out.iter_mut() {
+            let Some(entry) = self.nodes.get(node as usize) else { break };
+            if entry.bytes.len() >= stop_at_len {
+                break;
+            }
+            *iov = libc::iovec {
+                iov_base: entry.bytes.as_ptr() as *mut libc::c_void,
+                iov_len: entry.bytes.len(),
+            };
+            count += 1;
+            total += entry.bytes.len();
+            node = entry.next;
+        }
+        (count, total)
+    }
+
+    /// Removes the first `sent` bytes of the slot's queue (the kernel accepted them), releasing each
+    /// fully sent node's `Bytes`.
+    pub(super) fn consume(&mut self, index: usize, sent: usize) {
+        let mut left = sent;
+        while left > 0 {
+            let Some(slot) = self.slots.get_mut(index) else { return };
+            let head = slot.head;
+            let Some(node) = self.nodes.get_mut(head as usize) else { break };
+            let len = node.bytes.len();
+            if left < len {
+                node.bytes.advance(left);
+                slot.queued = slot.queued.saturating_sub(left as u64);
+                break;
+            }
+            left -= len;
+            slot.queued = slot.queued.saturating_sub(len as u64);
+            slot.head = node.next;
+            if slot.head == NIL {
+                slot.tail = NIL;
+            }
+            node.bytes = Bytes::new();
+            node.next = self.free_node;
+            self.free_node = head;
+        }
+    }
+
+    /// Starts the lingering close of a retired slot (FIN sent): it stays open until `deadline`.
+    pub(super) fn start_linger(&mut self, index: usize, deadline: Instant) {
+        self.set(index, flag::LINGER);
+        if let Some(slot) = self.slots.get(index) {
+            self.lingering.push_back((index as u32, slot.generation, deadline));
+        }
+    }
+
+    /// The earliest deadline among lingering slots, forgetting entries of slots released since.
+    pub(super) fn next_linger_deadline(&mut self) -> Option<Instant> {
+        while let Some(&(index, generation, deadline)) = self.lingering.front() {
+            let index = index as usize;
+            if self.slots.get(index).is_some_and(|s| s.generation == generation)
+                && self.has(index, flag::LINGER)
+            {
+                return Some(deadline);
+            }
+            self.lingering.pop_front();
+        }
+        None
+    }
+
+    /// A lingering slot whose deadline has passed, if any (call until `None`). Clears its `LINGER` bit.
+    pub(super) fn pop_expired_linger(&mut self, now: Instant) -> Option<usize> {
+        let deadline = self.next_linger_deadline()?;
+        if deadline > now {
+            return None;
+        }
+        let (index, _, _) = self.lingering.pop_front()?;
+        self.clear(index as usize, flag::LINGER);
+        Some(index as usize)
+    }
+
+    /// Teardown only: resets and closes every socket, leaving the queues in place (a send still in
+    /// flight may name them). The table is unusable afterwards.
+    pub(super) fn close_all_sockets(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(fd) = slot.fd.take() {
+                let _ = super::sys::set_linger_zero(fd.as_raw_fd());
+            }
+        }
+    }
+
+    fn live_index(&self, conn: ConnId) -> Option<usize> {
+        let index = conn.slot as usize;
+        self.live_id(index).filter(|id| *id == conn).map(|_| index)
+    }
+
+    fn alloc_node(&mut self, bytes: Bytes) -> u32 {
+        if let Some(node) = self.nodes.get_mut(self.free_node as usize) {
+            let index = self.free_node;
+            self.free_node = node.next;
+            node.bytes = bytes;
+            node.next = NIL;
+            index
+        } else {
+            self.nodes.push(Node { bytes, next: NIL });
+            (self.nodes.len() - 1) as u32
+        }
+    }
+
+    fn drop_queue(&mut self, index: usize) {
+        let queued = self.slots.get(index).map_or(0, |slot| slot.queued);
+        self.consume(index, queued as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(outbox: &mut Outbox) -> ConnId {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        outbox.insert(OwnedFd::from(file))
+    }
+
+    fn queued_chunks(outbox: &Outbox, id: ConnId) -> Vec<Vec<u8>> {
+        let mut iovs = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; 16];
+        let (count, _) = outbox.fill_iovecs(id.slot as usize, &mut iovs, usize::MAX);
+        iovs[..count]
+            .iter()
+            // SAFETY: the iovecs point into `Bytes` still owned by the outbox, which is borrowed here.
+            .map(|iov| unsafe { std::slice::from_raw_parts(iov.iov_base as *const u8, iov.iov_len) }.to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn partial_consume_keeps_order_and_accounting() {
+        let mut outbox = Outbox::new();
+        let id = conn(&mut outbox);
+        for part in ["hello ", "big ", "world"] {
+            assert!(outbox.send(id, Bytes::from_static(part.as_bytes())));
+        }
+        assert_eq!(outbox.queued_bytes(id), 15);
+        outbox.consume(id.slot as usize, 8);
+        assert_eq!(outbox.queued_bytes(id), 7);
+        assert_eq!(queued_chunks(&outbox, id), vec![b"g ".to_vec(), b"world".to_vec()]);
+        outbox.consume(id.slot as usize, 7);
+        assert_eq!(outbox.queued_bytes(id), 0);
+        assert!(outbox.queue_is_empty(id.slot as usize));
+    }
+
+    #[test]
+    fn stale_ids_are_ignored_after_abort_and_reuse() {
+        let mut outbox = Outbox::new();
+        let old = conn(&mut outbox);
+        assert!(outbox.send(old, Bytes::from_static(b"x")));
+        assert!(outbox.abort(old));
+        assert!(!outbox.is_open(old));
+        assert!(!outbox.send(old, Bytes::from_static(b"y")));
+        assert_eq!(outbox.next_closed(), Some((old, CloseCause::Aborted)));
+        assert!(outbox.release(old.slot as usize).is_some());
+        let new = conn(&mut outbox);
+        assert_eq!(new.slot, old.slot, "slot reused");
+        assert_ne!(new, old);
+        assert!(!outbox.send(old, Bytes::from_static(b"z")));
+        assert_eq!(outbox.queued_bytes(new), 0, "the aborted queue did not leak into the new connection");
+        assert_eq!(outbox.live_connections(), 1);
+    }
+
+    #[test]
+    fn dirty_list_holds_each_connection_once() {
+        let mut outbox = Outbox::new();
+        let (a, b) = (conn(&mut outbox), conn(&mut outbox));
+        for _ in 0..3 {
+            outbox.send(a, Bytes::from_static(b"1"));
+            outbox.send(b, Bytes::from_static(b"2"));
+        }
+        let dirty = outbox.take_dirty();
+        assert_eq!(dirty, vec![a.slot, b.slot]);
+        outbox.restore_dirty(dirty);
+        assert!(outbox.take_dirty().is_empty(), "flushed slots leave the list");
+    }
+
+    #[test]
+    fn broadcast_reuses_warm_nodes_without_growing() {
+        let mut outbox = Outbox::new();
+        let ids: Vec<ConnId> = (0..100).map(|_| conn(&mut outbox)).collect();
+        let message = Bytes::from(vec![7u8; 100]);
+        for round in 0..3 {
+            for &id in &ids {
+                outbox.send(id, message.clone());
+            }
+            for &id in &ids {
+                outbox.consume(id.slot as usize, 100);
+            }
+            if round == 0 {
+                assert_eq!(outbox.nodes.len(), 100);
+            }
+        }
+        assert_eq!(outbox.nodes.len(), 100, "warm arena: no new nodes for later broadcasts");
+        assert!(message.is_unique(), "every queued clone was released");
+    }
+
+    #[test]
+    fn linger_deadlines_expire_in_order_and_forget_released_slots() {
+        let mut outbox = Outbox::new();
+        let (a, b) = (conn(&mut outbox), conn(&mut outbox));
+        let t0 = Instant::now();
+        for (id, after_ms) in [(a, 10), (b, 20)] {
+            outbox.retire(id.slot as usize, CloseCause::Flushed);
+            outbox.start_linger(id.slot as usize, t0 + std::time::Duration::from_millis(after_ms));
+        }
+        assert_eq!(outbox.pop_expired_linger(t0), None, "nothing expired yet");
+        // `a` ends by itself (peer FIN) and its slot is reused before its deadline passes.
+        drop(outbox.release(a.slot as usize));
+        let reused = conn(&mut outbox);
+        assert_eq!(reused.slot, a.slot);
+        let deadline = outbox.next_linger_deadline();
+        assert_eq!(deadline, Some(t0 + std::time::Duration::from_millis(20)), "a's entry was forgotten");
+        let late = t0 + std::time::Duration::from_secs(1);
+        assert_eq!(outbox.pop_expired_linger(late), Some(b.slot as usize));
+        assert_eq!(outbox.pop_expired_linger(late), None);
+        assert!(outbox.is_open(reused), "the new connection in a's slot is not touched by a's deadline");
+    }
+
+    #[test]
+    fn close_after_flush_seals_the_queue() {
+        let mut outbox = Outbox::new();
+        let id = conn(&mut outbox);
+        assert!(outbox.send(id, Bytes::from_static(b"last")));
+        assert!(outbox.close_after_flush(id));
+        assert!(!outbox.send(id, Bytes::from_static(b"late")));
+        assert_eq!(outbox.queued_bytes(id), 4);
+        assert!(outbox.reader_id(id.slot as usize).is_none());
+    }
+}

@@ -147,6 +147,32 @@ fn close_after_flush_sends_everything_then_fin<D: Driver + Send + 'static>() {
     });
 }
 
+fn dropping_the_driver_ends_stuck_connections<D: Driver + Send + 'static>() {
+    let shard = Shard::spawn::<D>(loopback_listener(), DriverConfig::default(), Members::default(), track);
+    let mut client = connect(shard.addr);
+    shard.wait_until("the client is accepted", |state, _| state.conns.len() == 1);
+    // Megabytes the client never reads: sends (zero-copy ones on io_uring) stay in flight.
+    shard.query(|state, outbox| queue_stream(outbox, state.conns[0], 32));
+    shard.wait_until("the socket is full", |state, outbox| outbox.queued_bytes(state.conns[0]) > 0);
+    std::thread::sleep(Duration::from_millis(100));
+    shard.stop(); // drops the driver on its thread
+    let mut sink = vec![0; 1 << 16];
+    loop {
+        match std::io::Read::read(&mut client, &mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset,
+                    "the connection outlived its driver"
+                );
+                break;
+            }
+        }
+    }
+}
+
 fn two_shards_on_one_port_both_accept<D: Driver + Send + 'static>() {
     const CLIENTS: usize = 64;
     let listeners = bind_shard_listeners("127.0.0.1:0".parse().unwrap(), 2, 1024).unwrap();
@@ -175,5 +201,6 @@ both_backends!(
     broadcast_reaches_every_connection_whole,
     slow_reader_gets_large_queues_in_order,
     close_after_flush_sends_everything_then_fin,
+    dropping_the_driver_ends_stuck_connections,
     two_shards_on_one_port_both_accept,
 );

@@ -88,6 +88,8 @@ fn encode_with_binary(
 ) -> Result<(), Error> {
     let mut count = 0;
     let mut len = 2 + event.map_or(0, |e| json_string_len(e) + 1);
+    // Checked before anything is written; consumed in order by the write loop below.
+    let mut nested_found = Vec::new();
     for arg in args {
         len += 1;
         match arg {
@@ -100,6 +102,7 @@ fn encode_with_binary(
                 let found = nested_placeholders(json, nested.len())?;
                 count += nested.len();
                 len += json.len() + 20 * found.len();
+                nested_found.push(found);
             }
         }
     }
@@ -108,12 +111,15 @@ fn encode_with_binary(
         (PacketType::Event, _) => PacketType::BinaryEvent,
         _ => PacketType::BinaryAck,
     };
+    // Placeholder numbers count from this packet's first attachment, whatever `attachments` held before.
+    let first = attachments.len();
     out.reserve(len + header_len(kind, count, nsp, ack_id));
     write_header(out, kind, count, nsp, ack_id);
     out.put_u8(b'[');
     if let Some(event) = event {
         write_json_string(out, event);
     }
+    let mut nested_found = nested_found.into_iter();
     for (i, arg) in args.iter().enumerate() {
         if i > 0 || event.is_some() {
             out.put_u8(b',');
@@ -122,14 +128,14 @@ fn encode_with_binary(
             OutArg::Json(json) => out.extend_from_slice(json),
             OutArg::Binary(data) => {
                 out.extend_from_slice(PLACEHOLDER_HEAD);
-                write_decimal(out, attachments.len() as u64);
+                write_decimal(out, (attachments.len() - first) as u64);
                 out.put_u8(b'}');
                 attachments.push(data.clone());
             }
             OutArg::JsonWithBinary { json, attachments: nested } => {
-                let base = attachments.len();
+                let base = attachments.len() - first;
                 let mut copied = 0;
-                for (text, num) in nested_placeholders(json, nested.len())? {
+                for (text, num) in nested_found.next().unwrap_or_default() {
                     out.extend_from_slice(json.get(copied..text.start).unwrap_or_default());
                     write_decimal(out, (base + num) as u64);
                     copied = text.end;

@@ -52,7 +52,8 @@ pub(crate) fn header_len(kind: PacketType, attachments: usize, nsp: &str, ack_id
     1 + count + nsp + ack_id.map_or(0, decimal_len)
 }
 
-/// Writes the packet header; `attachments` is written only for binary types.
+/// Writes the packet header; `attachments` is written only for binary types. `nsp` must be `"/"`, empty,
+/// or start with `/` and hold no `,` (checked in debug builds): a namespace a decoder could read back.
 pub(crate) fn write_header(
     out: &mut BytesMut,
     kind: PacketType,
@@ -60,6 +61,7 @@ pub(crate) fn write_header(
     nsp: &str,
     ack_id: Option<u64>,
 ) {
+    debug_assert!(nsp.is_empty() || (nsp.starts_with('/') && !nsp.contains(',')), "bad namespace {nsp:?}");
     out.put_u8(kind.digit());
     if kind.is_binary() {
         write_decimal(out, attachments as u64);

@@ -337,8 +337,16 @@ fn scan_member_key<V: Visitor>(text: &[u8], pos: usize, visitor: &mut V) -> Resu
 fn scan_string(text: &[u8], pos: usize) -> Result<usize, JsonError> {
     let body_start = pos + 1;
     let mut i = body_start;
-    let mut non_ascii = false;
+    let mut high_bits = 0u8;
     loop {
+        // Hot loop: skip bytes that need no attention, noting whether any is non-ASCII.
+        while let Some(&b) = text.get(i) {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                break;
+            }
+            high_bits |= b;
+            i += 1;
+        }
         let b = *text.get(i).ok_or(syntax(i, "JSON: unterminated string"))?;
         match b {
             b'"' => break,
@@ -356,13 +364,10 @@ fn scan_string(text: &[u8], pos: usize) -> Result<usize, JsonError> {
                 }
                 continue;
             }
-            0x00..=0x1f => return Err(syntax(i, "JSON: control character in string")),
-            0x80.. => non_ascii = true,
-            _ => {}
+            _ => return Err(syntax(i, "JSON: control character in string")),
         }
-        i += 1;
     }
-    if non_ascii && text.get(body_start..i).is_none_or(|body| std::str::from_utf8(body).is_err()) {
+    if high_bits >= 0x80 && text.get(body_start..i).is_none_or(|body| std::str::from_utf8(body).is_err()) {
         return Err(syntax(body_start, "JSON: string is not valid UTF-8"));
     }
     Ok(i + 1)

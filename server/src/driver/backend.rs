@@ -57,7 +57,10 @@ impl fmt::Display for IoBackend {
 /// Cost: a ring setup and teardown (well under a millisecond); call once at startup.
 pub fn probe_io_uring() -> Result<(), String> {
     let ring = IoUring::new(8).map_err(|e| {
-        format!("io_uring_setup failed: {e} (blocked by a seccomp profile such as Docker's default, or by sysctl kernel.io_uring_disabled)")
+        format!(
+            "io_uring_setup failed: {e} (blocked by a seccomp profile such as Docker's default, \
+             or by sysctl kernel.io_uring_disabled)"
+        )
     })?;
     if !ring.params().is_feature_ext_arg() {
         return Err("io_uring lacks IORING_FEAT_EXT_ARG (needs Linux 5.11+)".into());

@@ -2,14 +2,38 @@
 //!
 //! A shard owns one driver, and the driver owns everything with a file descriptor on that shard: its
 //! ring or poller, its listener, its connections and its wake-up eventfd. The shard loop is generic over
-//! [`Driver`] (static dispatch) and has this shape:
+//! [`Driver`] (static dispatch) and has this shape (here an echo server):
 //!
-//! ```ignore
-//! loop {
-//!     driver.turn(timeout, &mut |event, outbox| match event { /* feed the engine, queue replies */ })?;
-//!     /* timers, cross-shard queues: more outbox.send(..) */
-//!     driver.flush()?; // one submission batch for every connection with new bytes
+//! ```no_run
+//! use bytes::Bytes;
+//! use roomcast_server::driver::{bind_shard_listeners, Driver, DriverConfig, DriverEvent, IoBackend};
+//! use roomcast_server::driver::{EpollDriver, UringDriver};
+//!
+//! fn shard<D: Driver>(listener: std::net::TcpListener) -> std::io::Result<()> {
+//!     let mut driver = D::new(listener, &DriverConfig::default())?;
+//!     loop {
+//!         driver.turn(None, &mut |event, outbox| {
+//!             if let DriverEvent::Data { conn, bytes } = event {
+//!                 outbox.send(conn, Bytes::copy_from_slice(bytes)); // the engine goes here
+//!             }
+//!         })?;
+//!         // timers and cross-shard queues add more `driver.outbox().send(..)` here
+//!         driver.flush()?; // one submission batch for every connection with new bytes
+//!     }
 //! }
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let (backend, why_not_uring) = IoBackend::detect();
+//! if let Some(reason) = why_not_uring {
+//!     eprintln!("io_uring unavailable, using epoll: {reason}");
+//! }
+//! let mut listeners = bind_shard_listeners("127.0.0.1:3000".parse().unwrap(), 1, 1024)?;
+//! let listener = listeners.remove(0);
+//! match backend {
+//!     IoBackend::Uring => shard::<UringDriver>(listener),
+//!     IoBackend::Epoll => shard::<EpollDriver>(listener),
+//! }
+//! # }
 //! ```
 //!
 //! Two backends implement the same contract: [`UringDriver`] (io_uring: multishot accept, multishot recv
@@ -106,7 +130,7 @@ impl CloseCause {
     /// The cause for a failed socket call's `errno`.
     pub fn from_errno(errno: i32) -> Self {
         match errno {
-            libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED | libc::ETIMEDOUT => CloseCause::Reset,
+            libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED => CloseCause::Reset,
             _ => CloseCause::Error { errno },
         }
     }
@@ -157,7 +181,8 @@ pub trait Driver: Sized {
     /// Hands every dirty connection's queued bytes to the kernel in one batch: io_uring pushes one
     /// `SENDMSG` (or `SEND_ZC`) per dirty connection and submits once; epoll calls `sendmsg` per dirty
     /// connection until its queue is empty or the socket is full (then waits for writability). Also
-    /// carries out `abort` and `close_after_flush`. Closes it causes are reported by the next `turn`.
+    /// carries out `abort` and `close_after_flush`; the `Closed` events this causes are delivered by
+    /// the next `turn`.
     ///
     /// Cost: O(dirty connections); no allocation once warm.
     fn flush(&mut self) -> io::Result<()>;

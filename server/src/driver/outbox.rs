@@ -366,11 +366,11 @@ impl Outbox {
             let len = node.bytes.len();
             if left < len {
                 node.bytes.advance(left);
-                slot.queued -= left as u64;
+                slot.queued = slot.queued.saturating_sub(left as u64);
                 break;
             }
             left -= len;
-            slot.queued -= len as u64;
+            slot.queued = slot.queued.saturating_sub(len as u64);
             slot.head = node.next;
             if slot.head == NIL {
                 slot.tail = NIL;
@@ -412,6 +412,16 @@ impl Outbox {
         let (index, _, _) = self.lingering.pop_front()?;
         self.clear(index as usize, flag::LINGER);
         Some(index as usize)
+    }
+
+    /// Teardown only: resets and closes every socket, leaving the queues in place (a send still in
+    /// flight may name them). The table is unusable afterwards.
+    pub(super) fn close_all_sockets(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(fd) = slot.fd.take() {
+                let _ = super::sys::set_linger_zero(fd.as_raw_fd());
+            }
+        }
     }
 
     fn live_index(&self, conn: ConnId) -> Option<usize> {
@@ -523,6 +533,28 @@ mod tests {
         }
         assert_eq!(outbox.nodes.len(), 100, "warm arena: no new nodes for later broadcasts");
         assert!(message.is_unique(), "every queued clone was released");
+    }
+
+    #[test]
+    fn linger_deadlines_expire_in_order_and_forget_released_slots() {
+        let mut outbox = Outbox::new();
+        let (a, b) = (conn(&mut outbox), conn(&mut outbox));
+        let t0 = Instant::now();
+        for (id, after_ms) in [(a, 10), (b, 20)] {
+            outbox.retire(id.slot as usize, CloseCause::Flushed);
+            outbox.start_linger(id.slot as usize, t0 + std::time::Duration::from_millis(after_ms));
+        }
+        assert_eq!(outbox.pop_expired_linger(t0), None, "nothing expired yet");
+        // `a` ends by itself (peer FIN) and its slot is reused before its deadline passes.
+        drop(outbox.release(a.slot as usize));
+        let reused = conn(&mut outbox);
+        assert_eq!(reused.slot, a.slot);
+        let deadline = outbox.next_linger_deadline();
+        assert_eq!(deadline, Some(t0 + std::time::Duration::from_millis(20)), "a's entry was forgotten");
+        let late = t0 + std::time::Duration::from_secs(1);
+        assert_eq!(outbox.pop_expired_linger(late), Some(b.slot as usize));
+        assert_eq!(outbox.pop_expired_linger(late), None);
+        assert!(outbox.is_open(reused), "the new connection in a's slot is not touched by a's deadline");
     }
 
     #[test]

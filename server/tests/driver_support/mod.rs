@@ -54,8 +54,11 @@ pub fn uring_available() -> bool {
     probe_io_uring().is_ok()
 }
 
+/// Work run on the shard thread between two turns.
+type Job<S> = Box<dyn FnOnce(&mut S, &mut Outbox) + Send>;
+
 enum Command<S> {
-    Run(Box<dyn FnOnce(&mut S, &mut Outbox) + Send>),
+    Run(Job<S>),
     Stats(mpsc::Sender<DriverStats>),
 }
 

@@ -20,9 +20,9 @@ pub struct Placeholder {
     pub num_text: Option<Range<usize>>,
 }
 
-/// Validates `text` like [`validate`] and calls `found` for every placeholder object in it, in the order
-/// the objects close (inner before outer, otherwise document order). Cost: one pass; allocates a frame
-/// stack as deep as the text nests.
+/// Validates `text` like [`super::validate`] and calls `found` for every placeholder object in it, in
+/// the order the objects close (inner before outer, otherwise document order). Cost: one pass;
+/// allocates a frame stack as deep as the text nests.
 pub fn placeholders(
     text: &[u8],
     max_depth: usize,

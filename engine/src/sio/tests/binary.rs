@@ -81,6 +81,15 @@ fn server_binary_emit_matches_the_captured_session() {
 }
 
 #[test]
+fn placeholder_numbers_start_at_zero_even_when_the_attachment_list_is_reused() {
+    let (mut out, mut attachments) = (BytesMut::new(), vec![Bytes::from_static(b"earlier packet")]);
+    let args = [OutArg::Binary(Bytes::from_static(b"a")), OutArg::Binary(Bytes::from_static(b"b"))];
+    encode_ack_with_binary("/", 1, &args, &mut out, &mut attachments).unwrap();
+    assert_eq!(&out[..], br#"62-1[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#);
+    assert_eq!(attachments.len(), 3);
+}
+
+#[test]
 fn without_binary_the_encoder_writes_plain_event_and_ack() {
     let (mut out, mut attachments) = (BytesMut::new(), Vec::new());
     encode_event_with_binary("/a", Some(3), "ev", &[OutArg::Json(b"1")], &mut out, &mut attachments).unwrap();

@@ -137,7 +137,6 @@ impl Driver for UringDriver {
         batch.append(&mut self.cqes);
         self.cqes = batch;
         result?;
-        self.bufs.publish();
         self.rearm()
     }
 
@@ -147,6 +146,9 @@ impl Driver for UringDriver {
 
     fn flush(&mut self) -> io::Result<()> {
         self.push_flush()?;
+        if self.ring.submission().is_empty() {
+            return Ok(());
+        }
         match self.ring.submit() {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)) => Ok(()),
@@ -297,6 +299,7 @@ impl UringDriver {
                 }
             }
             self.bufs.give_back(bid);
+            self.bufs.publish(); // one release store: the buffer is usable again at once
         }
         match result {
             1.. if !more => self.rearm.push(index as u32),
@@ -463,27 +466,37 @@ pub(super) fn probe_buffer_ring(ring: &IoUring) -> io::Result<()> {
 }
 
 impl Drop for UringDriver {
-    /// Cancels every operation and waits (bounded) for their completions so the kernel writes into no
-    /// freed memory; if some never complete, leaks the buffers and op storage instead of freeing them.
+    /// Cancels every operation, resets every connection, and waits (bounded) for the last completions
+    /// so the kernel writes into and reads from no freed memory; if some never come, leaks the buffers,
+    /// send storage and queues instead of freeing them.
     fn drop(&mut self) {
-        let mut backlog = Vec::new();
-        if submit::push_cancel_all(&mut self.ring, &mut backlog).is_ok() {
+        let mut done = std::mem::take(&mut self.cqes);
+        if submit::push_cancel_all(&mut self.ring, &mut done).is_ok() {
             self.inflight += 1;
         }
+        let _ = self.ring.submit();
+        // A zero-copy send whose bytes sit in a socket's send queue is notified only when the socket lets
+        // go of them, so reset the sockets now. Cancelled operations hold their own file references, so
+        // no operation can meet a reused fd number.
+        self.outbox.close_all_sockets();
         let deadline = Instant::now() + DROP_DRAIN;
-        while self.inflight > 0 && Instant::now() < deadline {
-            let _ = self.enter(Some(Duration::from_millis(50)));
-            backlog.extend(self.ring.completion());
-            for cqe in backlog.drain(..) {
+        loop {
+            for cqe in done.drain(..) {
                 if !cqueue::more(cqe.flags()) {
                     self.inflight = self.inflight.saturating_sub(1);
                 }
             }
+            if self.inflight == 0 || Instant::now() >= deadline {
+                break;
+            }
+            let _ = self.enter(Some(Duration::from_millis(50)));
+            done.extend(self.ring.completion());
         }
         if self.inflight > 0 {
             self.bufs.leak();
             self.ops.leak();
             std::mem::forget(std::mem::replace(&mut self.wake_counter, Box::new(0)));
+            std::mem::forget(std::mem::replace(&mut self.outbox, Outbox::new()));
         }
     }
 }

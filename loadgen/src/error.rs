@@ -1,0 +1,67 @@
+//! The load generator library's one error type.
+//!
+//! Contract: bytes that came from the server under test (a message token inside a payload) fail with
+//! [`Error::BadToken`], never a panic; files and worker messages fail with [`Error::Histogram`],
+//! [`Error::Hlog`], [`Error::BadFile`], [`Error::Json`] or [`Error::Io`]; [`Error::Misuse`] is a bug in the scenario code
+//! that drives this library (an index out of range) and never comes from network bytes.
+
+use std::fmt;
+
+/// What went wrong while measuring or reporting.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A message token (publisher, sequence, scheduled time) did not decode; the text says why.
+    BadToken(&'static str),
+    /// A serialized HdrHistogram could not be encoded or decoded.
+    Histogram(String),
+    /// An HdrHistogram interval log could not be parsed at this byte offset.
+    Hlog {
+        /// Byte offset in the log where the unparsable line starts.
+        offset: usize,
+    },
+    /// An input file is not a JSON summary line or interval log this version reads; the text says why.
+    BadFile(String),
+    /// A JSON summary line could not be parsed or written.
+    Json(serde_json::Error),
+    /// Reading or writing a file failed.
+    Io(std::io::Error),
+    /// The scenario code called this library wrongly (index out of range, unknown handle).
+    Misuse(&'static str),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadToken(why) => write!(f, "bad message token: {why}"),
+            Error::Histogram(why) => write!(f, "bad serialized histogram: {why}"),
+            Error::Hlog { offset } => write!(f, "bad HdrHistogram interval log line at byte {offset}"),
+            Error::BadFile(why) => write!(f, "unreadable input: {why}"),
+            Error::Json(e) => write!(f, "bad JSON summary line: {e}"),
+            Error::Io(e) => write!(f, "i/o error: {e}"),
+            Error::Misuse(why) => write!(f, "load generator misuse: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Json(e) => Some(e),
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Json(e)
+    }
+}

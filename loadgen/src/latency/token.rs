@@ -1,0 +1,201 @@
+//! The stamp every load-generator message carries: who published it, its sequence number, and when
+//! it was scheduled — as a short ASCII token that can sit inside a Socket.IO JSON string unescaped.
+//!
+//! Format (version 1), fields in base 62 (`0-9A-Za-z`, most significant digit first):
+//!
+//! ```text
+//! rc1.<publisher>.<seq>.<scheduled µs since run epoch>.<check>
+//! rc1.G8.2Jo.5ZpIl.f     (publisher 1000, seq 8916, scheduled at 82 420 367 µs; check char f)
+//! ```
+//!
+//! The decoder is strict, because the token comes back from the server under test and a mangled
+//! byte must be reported, not guessed: exactly five dot-separated fields, the `rc1` tag, digits in
+//! canonical form (no leading zeros, `0` alone for zero), values in range (publisher `u32`, the
+//! others `u64`), and a check character (FNV-1a of everything before the last dot, mod 62) that
+//! catches a changed or dropped character. Anything else is [`Error::BadToken`]; nothing panics.
+//! Every accepted token re-encodes to the same bytes.
+
+use std::fmt;
+
+use super::clock::RunMicros;
+use crate::{Error, PublisherId};
+
+/// The tag every version-1 token starts with, dot included.
+pub const TOKEN_PREFIX: &str = "rc1.";
+
+/// The longest version-1 token: prefix, 6 + 11 + 11 base-62 digits, three dots and the check char.
+pub const MAX_TOKEN_LEN: usize = TOKEN_PREFIX.len() + 6 + 1 + 11 + 1 + 11 + 1 + 1;
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// What a message token says: its publisher, sequence number and scheduled send time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageStamp {
+    /// Who published the message.
+    pub publisher: PublisherId,
+    /// The publisher's sequence number for it, from 0.
+    pub seq: u64,
+    /// When the schedule said it was due (not when it was actually sent).
+    pub scheduled: RunMicros,
+}
+
+impl MessageStamp {
+    /// Appends the token to `out`. No allocation once `out` has room for [`MAX_TOKEN_LEN`] bytes.
+    pub fn write_token(&self, out: &mut String) {
+        let start = out.len();
+        out.push_str(TOKEN_PREFIX);
+        push_base62(out, u64::from(self.publisher.get()));
+        out.push('.');
+        push_base62(out, self.seq);
+        out.push('.');
+        push_base62(out, self.scheduled.as_micros());
+        let check = check_char(out.as_bytes().get(start..).unwrap_or_default());
+        out.push('.');
+        out.push(char::from(check));
+    }
+
+    /// The token as a new string.
+    pub fn to_token(&self) -> String {
+        let mut out = String::with_capacity(MAX_TOKEN_LEN);
+        self.write_token(&mut out);
+        out
+    }
+
+    /// Decodes exactly one token (no surrounding bytes). Cost: O(len), no allocation.
+    pub fn decode(token: &[u8]) -> Result<Self, Error> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::BadToken("longer than any valid token"));
+        }
+        let body = token.strip_prefix(TOKEN_PREFIX.as_bytes()).ok_or(Error::BadToken("missing rc1. tag"))?;
+        let mut fields = body.split(|&b| b == b'.');
+        let (Some(publisher), Some(seq), Some(scheduled), Some(check)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(Error::BadToken("fewer than five fields"));
+        };
+        if fields.next().is_some() {
+            return Err(Error::BadToken("more than five fields"));
+        }
+        let publisher = parse_base62(publisher, u64::from(u32::MAX))?;
+        let seq = parse_base62(seq, u64::MAX)?;
+        let scheduled = parse_base62(scheduled, u64::MAX)?;
+        let &[check] = check else {
+            return Err(Error::BadToken("check field is not one character"));
+        };
+        let checked = token.len().checked_sub(2).and_then(|n| token.get(..n)).unwrap_or_default();
+        if check != check_char(checked) {
+            return Err(Error::BadToken("check character does not match"));
+        }
+        let publisher = u32::try_from(publisher).map_err(|_| Error::BadToken("publisher out of range"))?;
+        Ok(MessageStamp {
+            publisher: PublisherId::new(publisher),
+            seq,
+            scheduled: RunMicros::from_micros(scheduled),
+        })
+    }
+
+    /// Finds the first token in a payload (for example the JSON text of a Socket.IO event) and
+    /// decodes it. The token runs from `rc1.` to the first byte that is neither base 62 nor a dot.
+    /// Cost: O(payload length), no allocation.
+    pub fn find_in(payload: &[u8]) -> Result<Self, Error> {
+        let prefix = TOKEN_PREFIX.as_bytes();
+        let start = payload
+            .windows(prefix.len())
+            .position(|w| w == prefix)
+            .ok_or(Error::BadToken("no rc1. token in the payload"))?;
+        let rest = payload.get(start..).unwrap_or_default();
+        let len = rest.iter().position(|&b| !(b == b'.' || b.is_ascii_alphanumeric())).unwrap_or(rest.len());
+        MessageStamp::decode(rest.get(..len).unwrap_or_default())
+    }
+}
+
+impl fmt::Display for MessageStamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_token())
+    }
+}
+
+fn push_base62(out: &mut String, mut value: u64) {
+    let mut digits = [0u8; 11];
+    let mut n = 0;
+    loop {
+        if let (Some(slot), Some(&d)) = (digits.get_mut(n), ALPHABET.get((value % 62) as usize)) {
+            *slot = d;
+        }
+        n += 1;
+        value /= 62;
+        if value == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(..n).unwrap_or_default().iter().rev() {
+        out.push(char::from(d));
+    }
+}
+
+fn digit_value(b: u8) -> Option<u64> {
+    let v = match b {
+        b'0'..=b'9' => b - b'0',
+        b'A'..=b'Z' => b - b'A' + 10,
+        b'a'..=b'z' => b - b'a' + 36,
+        _ => return None,
+    };
+    Some(u64::from(v))
+}
+
+/// A canonical base-62 number no larger than `max`.
+fn parse_base62(digits: &[u8], max: u64) -> Result<u64, Error> {
+    match digits {
+        [] => return Err(Error::BadToken("empty number")),
+        [b'0', _, ..] => return Err(Error::BadToken("number with a leading zero")),
+        _ => {}
+    }
+    let mut value: u64 = 0;
+    for &b in digits {
+        let d = digit_value(b).ok_or(Error::BadToken("character outside base 62"))?;
+        value = value
+            .checked_mul(62)
+            .and_then(|v| v.checked_add(d))
+            .filter(|&v| v <= max)
+            .ok_or(Error::BadToken("number out of range"))?;
+    }
+    Ok(value)
+}
+
+/// FNV-1a over `bytes`, reduced to one base-62 character.
+fn check_char(bytes: &[u8]) -> u8 {
+    let hash = bytes.iter().fold(0x811c_9dc5_u32, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    ALPHABET.get((hash % 62) as usize).copied().unwrap_or(b'0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(publisher: u32, seq: u64, at: u64) -> MessageStamp {
+        MessageStamp { publisher: PublisherId::new(publisher), seq, scheduled: RunMicros::from_micros(at) }
+    }
+
+    #[test]
+    fn fields_are_base62_most_significant_first() {
+        let token = stamp(1000, 8916, 0).to_token();
+        assert!(token.starts_with("rc1.G8.2Jo.0."), "{token}");
+        assert_eq!(token.len(), "rc1.G8.2Jo.0.x".len());
+        assert_eq!(stamp(1000, 8916, 82_420_367).to_token(), "rc1.G8.2Jo.5ZpIl.f");
+    }
+
+    #[test]
+    fn the_largest_values_fit_the_documented_length() {
+        let token = stamp(u32::MAX, u64::MAX, u64::MAX).to_token();
+        assert_eq!(token.len(), MAX_TOKEN_LEN);
+        assert_eq!(MessageStamp::decode(token.as_bytes()).unwrap(), stamp(u32::MAX, u64::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn a_token_is_found_inside_a_socketio_event_payload() {
+        let s = stamp(7, 123_456, 98_765_432);
+        let payload = format!(r#"42["tick","{}","padding padding"]"#, s.to_token());
+        assert_eq!(MessageStamp::find_in(payload.as_bytes()).unwrap(), s);
+        assert!(MessageStamp::find_in(br#"42["tick","no token here"]"#).is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! The binary: scenario subcommands refuse clearly for now; `report` overlays runs from files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (COMMON.md); helpers too
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::SystemTime;
+
+use roomcast_loadgen::latency::{Recorder, RunMicros};
+use roomcast_loadgen::report::HlogWriter;
+
+use common::{check_xml, histogram, summary};
+
+fn loadgen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_roomcast-loadgen")).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("loadgen-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn scenarios_say_they_are_not_implemented_and_fail() {
+    for scenario in ["fanout", "verify", "connect", "idle"] {
+        let out = loadgen(&[scenario, "--conns", "10"]);
+        assert!(!out.status.success(), "{scenario} must exit non-zero");
+        let err = text(&out.stderr);
+        assert!(err.contains(&format!("`{scenario}` is not implemented yet")), "{err}");
+    }
+}
+
+#[test]
+fn every_scenario_documents_the_common_flags() {
+    for scenario in ["fanout", "verify", "connect", "idle"] {
+        let out = loadgen(&[scenario, "--help"]);
+        assert!(out.status.success());
+        let help = text(&out.stdout);
+        for flag in [
+            "--url",
+            "--conns",
+            "--rooms",
+            "--duration",
+            "--seed",
+            "--json",
+            "--hlog <FILE>",
+            "--plot <FILE>",
+        ] {
+            assert!(help.contains(flag), "{scenario} --help lacks {flag}:\n{help}");
+        }
+    }
+    assert!(text(&loadgen(&["fanout", "--help"]).stdout).contains("--window <N>"));
+    let bad = loadgen(&["fanout", "--rate", "10", "--window", "4"]);
+    assert!(!bad.status.success(), "rate and window are exclusive");
+    assert!(!loadgen(&["idle", "--duration", "soon"]).status.success());
+}
+
+#[test]
+fn report_overlays_json_lines_and_interval_logs() {
+    let dir = scratch_dir("report");
+    let jsonl = dir.join("runs.jsonl");
+    let lines = [
+        summary("roomcast", &histogram(800, 12_000, 50_000), 6).to_json_line().unwrap(),
+        summary("node", &histogram(9_000, 480_000, 50_000), 29).to_json_line().unwrap(),
+    ];
+    std::fs::write(&jsonl, lines.join("\n") + "\n").unwrap();
+
+    let hlog = dir.join("worker.hlog");
+    let mut writer = HlogWriter::begin(Vec::new(), SystemTime::now(), "worker").unwrap();
+    let mut recorder = Recorder::new(RunMicros::ZERO);
+    for i in 0..1_000 {
+        recorder.record_micros(2_000 + i);
+    }
+    writer.append(&recorder.rotate(RunMicros::from_millis(1_000)), None).unwrap();
+    std::fs::write(&hlog, writer.finish().unwrap()).unwrap();
+
+    let svg = dir.join("compare.svg");
+    let out = loadgen(&[
+        "report",
+        jsonl.to_str().unwrap(),
+        &format!("uws={}", hlog.display()),
+        "--plot",
+        svg.to_str().unwrap(),
+        "--title",
+        "Roomcast vs Node",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].starts_with("label"), "{table}");
+    assert!(rows[1].starts_with("roomcast ") && rows[2].starts_with("node ") && rows[3].starts_with("uws "));
+    assert!(rows[4].starts_with("warning: node: load generator saturated"), "{table}");
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    check_xml(&plot).unwrap();
+    assert_eq!(plot.matches("<path class=\"series\"").count(), 3);
+    assert!(plot.contains(">Roomcast vs Node<"));
+
+    let merged = loadgen(&["report", "--merge", "all", jsonl.to_str().unwrap(), hlog.to_str().unwrap()]);
+    let table = text(&merged.stdout);
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.lines().nth(1).unwrap().starts_with("all ") && table.contains(" 101000 "), "{table}");
+
+    let missing = loadgen(&["report", dir.join("nope.hlog").to_str().unwrap()]);
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("nope.hlog"));
+}

@@ -269,7 +269,7 @@ fn base64_encode(bytes: &[u8]) -> String {
 
 /// Strict standard base64 with padding; `None` on any other byte, bad length or bad padding.
 fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() / 4 * 3);

@@ -1,0 +1,28 @@
+//! The Socket.IO server API a Rust program builds on: namespaces, handlers, sockets, broadcasts.
+//!
+//! ```no_run
+//! use roomcast_server::api::{Arg, Server};
+//! use roomcast_server::config::Config;
+//!
+//! let mut server = Server::new();
+//! server.namespace("/").on("chat", |socket, event| {
+//!     socket.to("lobby").emit("chat", &event.to_args());
+//! });
+//! let running = server.start(Config::default()).unwrap();
+//! running.wait().unwrap();
+//! ```
+
+pub mod args;
+pub mod handshake;
+pub mod namespace;
+pub mod operator;
+pub mod server;
+pub mod socket;
+
+pub use args::{Arg, ArgRef, Event, InvalidJson};
+pub use handshake::{ConnectError, ConnectRequest, Handshake};
+pub use namespace::Namespace;
+pub use operator::Operator;
+pub use roomcast_engine::rooms::AdapterEvent;
+pub use server::{RunningServer, Server, ServerHandle, StartError};
+pub use socket::{AckCallback, AckError, Ctx, Socket};

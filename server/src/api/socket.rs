@@ -1,0 +1,207 @@
+//! The handle a handler gets: one socket of one namespace on the shard that owns it.
+//!
+//! A `Socket` borrows the shard for the duration of the handler call; it cannot be kept. Everything it
+//! does is immediate on this shard (join, leave, rooms) or queued for this turn's flush (emits).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use roomcast_engine::ids::{Sid, SocketId};
+use roomcast_engine::rooms::BroadcastTarget;
+
+use super::args::{Arg, ArgRef};
+use super::handshake::Handshake;
+use super::operator::Operator;
+use crate::broadcast::EncodedPacket;
+use crate::driver::Outbox;
+use crate::shard::core::ShardCore;
+use crate::shard::timers::TimerKey;
+
+/// Why a server-to-client ack did not arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    #[error("operation has timed out")]
+    Timeout,
+    #[error("socket disconnected before acknowledging")]
+    Disconnected,
+}
+
+/// Called once with the client's ack arguments (or why there were none), on the socket's shard.
+pub type AckCallback = Box<dyn FnOnce(&mut Socket<'_>, Result<Vec<Arg>, AckError>) + Send>;
+
+/// A shard's state and send side, lent to API calls for the duration of one callback.
+pub struct Ctx<'a> {
+    pub(crate) core: &'a mut ShardCore,
+    pub(crate) out: &'a mut Outbox,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx").field("shard", &self.core.id).finish()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// A broadcast operator on a namespace of this server (`io.of(nsp)`), if the namespace exists.
+    pub fn of(&mut self, nsp: &str) -> Option<Operator<'_, 'a>> {
+        let index = self.core.namespace_index(nsp, false)?;
+        Some(Operator::new(self, index, BroadcastTarget::default()))
+    }
+}
+
+/// One namespace socket, lent to a handler.
+pub struct Socket<'a> {
+    pub(crate) cx: Ctx<'a>,
+    pub(crate) nsp: u32,
+    pub(crate) id: SocketId,
+}
+
+impl std::fmt::Debug for Socket<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("id", &self.sid()).finish()
+    }
+}
+
+impl<'a> Socket<'a> {
+    pub(crate) fn new(core: &'a mut ShardCore, out: &'a mut Outbox, nsp: u32, id: SocketId) -> Self {
+        Socket { cx: Ctx { core, out }, nsp, id }
+    }
+
+    fn state(&self) -> Option<&crate::shard::core::NspSocket> {
+        self.cx.core.nsps.get(self.nsp as usize)?.socket(self.id)
+    }
+
+    /// The socket's public id (`socket.id`), also the name of its own room. `None` once it has left.
+    pub fn sid(&self) -> Option<Sid> {
+        self.state().map(|s| s.sid)
+    }
+
+    /// The socket's id as a string (empty once it has left).
+    pub fn id(&self) -> String {
+        self.sid().map(|s| s.to_string()).unwrap_or_default()
+    }
+
+    /// The namespace name.
+    pub fn namespace(&self) -> &str {
+        self.cx.core.nsps.get(self.nsp as usize).map(|n| &*n.name).unwrap_or("")
+    }
+
+    /// The connection's handshake (headers, query, address, time).
+    pub fn handshake(&self) -> Option<Arc<Handshake>> {
+        let key = self.state()?.session;
+        self.cx.core.session(key).map(|s| s.handshake.clone())
+    }
+
+    /// This namespace's CONNECT payload (`socket.handshake.auth`), as JSON text.
+    pub fn auth(&self) -> &[u8] {
+        self.state().map(|s| &s.auth[..]).unwrap_or(b"{}")
+    }
+
+    /// The rooms the socket is in (its own id first), as names. Empty in `disconnect` handlers.
+    pub fn rooms(&self) -> Vec<String> {
+        let rooms = &self.cx.core.nsps[self.nsp as usize].rooms;
+        rooms.rooms_of(self.id).map(|r| r.map(str::to_owned).collect()).unwrap_or_default()
+    }
+
+    /// Joins a room (no-op if already in it, or once the socket has left).
+    pub fn join(&mut self, room: &str) {
+        let nsp = &mut self.cx.core.nsps[self.nsp as usize];
+        if nsp.socket(self.id).is_some() && nsp.rooms.join(self.id, room).is_ok() {
+            self.cx.core.drain_adapter_events(self.nsp);
+        }
+    }
+
+    /// Leaves a room (no-op if not in it).
+    pub fn leave(&mut self, room: &str) {
+        let nsp = &mut self.cx.core.nsps[self.nsp as usize];
+        if nsp.rooms.leave(self.id, room).is_ok() {
+            self.cx.core.drain_adapter_events(self.nsp);
+        }
+    }
+
+    /// Sends an event to this socket only.
+    pub fn emit(&mut self, event: &str, args: &[Arg]) {
+        let Some(key) = self.state().map(|s| s.session) else { return };
+        let packet = EncodedPacket::event(self.namespace(), None, event, args);
+        self.cx.core.send_to_session(key, &packet);
+    }
+
+    /// Sends an event asking for an acknowledgement; `callback` runs with the client's answer, or with
+    /// [`AckError::Timeout`] after `timeout`.
+    pub fn emit_with_ack(&mut self, event: &str, args: &[Arg], timeout: Duration, callback: AckCallback) {
+        let Some(key) = self.state().map(|s| s.session) else { return };
+        let namespace = &mut self.cx.core.nsps[self.nsp as usize];
+        let ack_id = namespace.next_ack_id;
+        namespace.next_ack_id += 1;
+        if let Some(socket) = namespace.socket_mut(self.id) {
+            socket.acks.get_or_insert_with(Default::default).insert(ack_id, callback);
+        }
+        let at = self.cx.core.now + timeout;
+        self.cx.core.timers.arm(at, TimerKey::Ack { nsp: self.nsp, socket: self.id, ack_id });
+        let packet = EncodedPacket::event(self.namespace(), Some(ack_id), event, args);
+        self.cx.core.send_to_session(key, &packet);
+    }
+
+    /// Answers the client's event with an acknowledgement (no-op if it asked for none).
+    pub fn ack(&mut self, ack_id: Option<u64>, args: &[Arg]) {
+        let (Some(ack_id), Some(key)) = (ack_id, self.state().map(|s| s.session)) else { return };
+        let packet = EncodedPacket::ack(self.namespace(), ack_id, args);
+        self.cx.core.send_to_session(key, &packet);
+    }
+
+    /// Echo helper: the received arguments as owned [`Arg`]s.
+    pub fn args_of(args: &[ArgRef<'_>]) -> Vec<Arg> {
+        args.iter().map(|a| a.to_arg()).collect()
+    }
+
+    fn operator(&mut self) -> Operator<'_, 'a> {
+        let except_sids = self.sid().into_iter().collect();
+        let target = BroadcastTarget { except_sids, ..BroadcastTarget::default() };
+        Operator::new(&mut self.cx, self.nsp, target)
+    }
+
+    /// `socket.to(room)`: every socket in `room` except this one.
+    pub fn to(&mut self, room: &str) -> Operator<'_, 'a> {
+        self.operator().to(room)
+    }
+
+    /// `socket.in(room)`: alias of [`Socket::to`].
+    pub fn within(&mut self, room: &str) -> Operator<'_, 'a> {
+        self.to(room)
+    }
+
+    /// `socket.except(room)`: every socket of the namespace except those in `room` and this one.
+    pub fn except(&mut self, room: &str) -> Operator<'_, 'a> {
+        self.operator().except(room)
+    }
+
+    /// `socket.broadcast`: every socket of the namespace except this one.
+    pub fn broadcast(&mut self) -> Operator<'_, 'a> {
+        self.operator()
+    }
+
+    /// `io.of(this namespace)`: broadcasts that do not exclude this socket.
+    pub fn nsp(&mut self) -> Operator<'_, 'a> {
+        Operator::new(&mut self.cx, self.nsp, BroadcastTarget::default())
+    }
+
+    /// The server-wide context (other namespaces).
+    pub fn ctx(&mut self) -> &mut Ctx<'a> {
+        &mut self.cx
+    }
+
+    /// Disconnects this socket from its namespace (`socket.disconnect()`), sending DISCONNECT; with
+    /// `close`, the whole client connection is closed too.
+    pub fn disconnect(&mut self, close: bool) {
+        let Some(key) = self.state().map(|s| s.session) else { return };
+        self.cx.core.remove_socket(self.cx.out, self.nsp, self.id, "server namespace disconnect", true);
+        if close {
+            self.cx.core.close_session(
+                self.cx.out,
+                key,
+                roomcast_engine::eio::CloseReason::ForcedClose,
+                "forced server close",
+            );
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Server-to-client acknowledgements: matching the client's ACK to the waiting callback, and timeouts.
+
+use roomcast_engine::ids::SocketId;
+
+use super::core::ShardCore;
+use crate::api::args::ArgRef;
+use crate::api::socket::{AckError, Socket};
+use crate::driver::Outbox;
+
+impl ShardCore {
+    /// The client answered ack `ack_id`; unknown ids are ignored, as the reference does.
+    pub(crate) fn ack_received(
+        &mut self,
+        out: &mut Outbox,
+        nsp: u32,
+        id: SocketId,
+        ack_id: u64,
+        args: &[ArgRef<'_>],
+    ) {
+        let callback = self
+            .nsps
+            .get_mut(nsp as usize)
+            .and_then(|n| n.socket_mut(id))
+            .and_then(|s| s.acks.as_mut())
+            .and_then(|acks| acks.remove(&ack_id));
+        if let Some(callback) = callback {
+            let args = args.iter().map(|a| a.to_arg()).collect();
+            callback(&mut Socket::new(self, out, nsp, id), Ok(args));
+        }
+    }
+
+    /// An ack's deadline passed: its callback gets [`AckError::Timeout`] (if it is still waiting).
+    pub(crate) fn ack_timed_out(&mut self, out: &mut Outbox, nsp: u32, id: SocketId, ack_id: u64) {
+        let callback = self
+            .nsps
+            .get_mut(nsp as usize)
+            .and_then(|n| n.socket_mut(id))
+            .and_then(|s| s.acks.as_mut())
+            .and_then(|acks| acks.remove(&ack_id));
+        if let Some(callback) = callback {
+            callback(&mut Socket::new(self, out, nsp, id), Err(AckError::Timeout));
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The broadcast hot path on one shard: plan the recipients, queue the shared bytes on each.
+//!
+//! Cost per broadcast and shard: one name lookup per room (the edge, `resolve`), the plan (word-at-a-
+//! time set algebra, see `NamespaceRooms::plan`), then per recipient: two slab reads, a byte-budget
+//! check, and one queue push per packet part holding a refcounted clone of the shared `Bytes`. No lock,
+//! no string hashing, no per-recipient encoding or copy; allocation only when a session's queue grows.
+//! Each dirty session is then flushed once in the turn's single submission batch.
+
+use std::sync::Arc;
+
+use roomcast_engine::eio::CloseReason;
+
+use super::core::{SessionKey, ShardCore};
+use super::shared::ShardMsg;
+use crate::broadcast::Broadcast;
+use crate::driver::Outbox;
+
+impl ShardCore {
+    /// Delivers a broadcast to this shard's recipients and, if it was made here, hands it to every
+    /// other shard (one `Arc` each, pushed in order, so one sender's broadcasts keep their order).
+    pub(crate) fn broadcast(&mut self, out: &mut Outbox, broadcast: Arc<Broadcast>) {
+        if broadcast.origin == Some(self.id) && self.shared.shard_count() > 1 {
+            for (i, inbox) in self.shared.inboxes.iter().enumerate() {
+                if i != self.id.0 as usize {
+                    inbox.push(ShardMsg::Broadcast(broadcast.clone()));
+                }
+            }
+        }
+        self.deliver(out, &broadcast);
+    }
+
+    /// Plans and queues one broadcast on this shard.
+    pub(crate) fn deliver(&mut self, out: &mut Outbox, broadcast: &Broadcast) {
+        let Some(&nsp) = self.nsp_index.get(&broadcast.nsp) else { return };
+        self.stats.broadcasts += 1;
+        let soft = self.shared.config.outbound_soft_limit as u64;
+        let hard = self.shared.config.outbound_hard_limit as u64;
+        let volatile = broadcast.target.flags.volatile;
+        let wire = broadcast.packet.wire_len() as u64;
+        let mut slow: Vec<SessionKey> = Vec::new();
+        let ShardCore { nsps, spec, scratch, sessions, dirty, stats, .. } = self;
+        let Some(namespace) = nsps.get_mut(nsp as usize) else { return };
+        namespace.rooms.resolve(&broadcast.target, spec);
+        for id in namespace.rooms.plan(spec, scratch) {
+            let Some(Some(socket)) = namespace.sockets.get(id.slot() as usize) else { continue };
+            let key = socket.session;
+            let Some(Some(session)) = sessions.get_mut(key.index as usize) else { continue };
+            if session.generation != key.generation {
+                continue;
+            }
+            let backlog =
+                session.ws.map_or(0, |conn| out.queued_bytes(conn)) + session.eio.queued_bytes() as u64;
+            if volatile && !session.eio.is_writable(backlog + wire <= soft) {
+                stats.volatile_dropped += 1;
+                continue;
+            }
+            if backlog + wire > hard {
+                slow.push(key);
+                continue;
+            }
+            for packet in broadcast.packet.out_packets() {
+                session.eio.send(packet);
+            }
+            stats.deliveries += 1;
+            if !session.dirty {
+                session.dirty = true;
+                dirty.push(key);
+            }
+        }
+        for key in slow {
+            self.stats.slow_consumers_closed += 1;
+            // Its backlog can never drain: reset the connection rather than wait behind it.
+            if let Some(conn) = self.session(key).and_then(|s| s.ws) {
+                out.abort(conn);
+            }
+            self.close_session(out, key, CloseReason::TransportError, "transport error");
+        }
+    }
+}

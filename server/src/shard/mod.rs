@@ -1,0 +1,134 @@
+//! A shard: one thread, one I/O driver, one engine instance per namespace, and the loop that drives them.
+//!
+//! One loop turn, in order (the shape of every turn):
+//! 1. `driver.turn`: wait for I/O (or the next deadline, or a wake-up) and feed what arrived to the
+//!    connections' state machines; handlers run here and queue work.
+//! 2. the inbox: broadcasts from other shards (planned and queued here), closures, shutdown.
+//! 3. timers: heartbeats, timeouts, ack deadlines.
+//! 4. dirty sessions: each is pumped once (events → Socket.IO, packets → transport queues).
+//! 5. `driver.flush`: one submission batch for every connection with new bytes.
+
+pub(crate) mod acks;
+pub(crate) mod core;
+pub(crate) mod deliver;
+pub(crate) mod http_front;
+pub(crate) mod pump;
+pub(crate) mod random;
+pub(crate) mod shared;
+pub(crate) mod sio;
+pub(crate) mod timers;
+pub(crate) mod ws_conn;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use roomcast_engine::eio::CloseReason;
+
+use self::core::{ConnState, ShardCore};
+use self::shared::ShardMsg;
+use crate::api::socket::Ctx;
+use crate::driver::{ConnId, Driver, DriverEvent, Outbox};
+
+/// How often a draining shard checks whether its connections are gone.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+pub(crate) struct Shard<D: Driver> {
+    pub driver: D,
+    pub core: ShardCore,
+}
+
+impl<D: Driver> Shard<D> {
+    /// Runs until shutdown has drained (or its drain time ran out). Returns early only if the ring or
+    /// poller itself fails.
+    pub(crate) fn run(mut self) -> io::Result<()> {
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let mut timeout = self.core.timers.next_deadline().map(|d| d.saturating_duration_since(now));
+            if drain_deadline.is_some() {
+                timeout = Some(timeout.map_or(DRAIN_POLL, |t| t.min(DRAIN_POLL)));
+            }
+            let core = &mut self.core;
+            self.driver.turn(timeout, &mut |event, out| {
+                core.now = Instant::now();
+                core.on_driver_event(out, event);
+            })?;
+            self.core.now = Instant::now();
+            let out = self.driver.outbox();
+            if self.core.drain_inbox(out) && drain_deadline.is_none() {
+                drain_deadline = Some(self.core.now + self.core.shared.config.drain_timeout);
+            }
+            self.core.fire_timers(out);
+            self.core.process_dirty(out);
+            let live = out.live_connections();
+            self.driver.flush()?;
+            if let Some(deadline) = drain_deadline {
+                if live == 0 || Instant::now() >= deadline {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+impl ShardCore {
+    fn on_driver_event(&mut self, out: &mut Outbox, event: DriverEvent<'_>) {
+        match event {
+            DriverEvent::Accepted { conn, peer } => {
+                if self.shared.is_shutting_down() {
+                    out.abort(conn);
+                } else {
+                    self.on_accepted(conn, peer);
+                }
+            }
+            DriverEvent::Data { conn, bytes } => self.on_data(out, conn, bytes),
+            DriverEvent::Closed { conn, cause } => self.on_closed(conn, cause),
+            DriverEvent::Woken => {}
+        }
+    }
+
+    fn on_data(&mut self, out: &mut Outbox, conn: ConnId, bytes: &[u8]) {
+        match self.conn_mut(conn) {
+            Some(ConnState::Http(_)) => self.on_http_data(out, conn, bytes),
+            Some(ConnState::WebSocket(_)) => self.on_ws_data(out, conn, bytes),
+            Some(ConnState::Closing) | None => {}
+        }
+    }
+
+    /// Handles every queued message; returns whether a shutdown was requested.
+    fn drain_inbox(&mut self, out: &mut Outbox) -> bool {
+        let Some(inbox) = self.shared.inbox(self.id) else { return false };
+        let shared = self.shared.clone();
+        let mut shutdown = false;
+        let _ = inbox;
+        while let Some(msg) = shared.inbox(self.id).and_then(|i| i.pop()) {
+            match msg {
+                ShardMsg::Broadcast(broadcast) => self.deliver(out, &broadcast),
+                ShardMsg::Run(f) => f(&mut Ctx { core: self, out }),
+                ShardMsg::Shutdown => {
+                    shutdown = true;
+                    self.begin_shutdown(out);
+                }
+            }
+        }
+        shutdown
+    }
+
+    /// Closes every session ("server shutting down") and every idle HTTP connection.
+    fn begin_shutdown(&mut self, out: &mut Outbox) {
+        let keys: Vec<_> = self.sessions_by_sid.values().copied().collect();
+        for key in keys {
+            self.close_session(out, key, CloseReason::ServerShuttingDown, "server shutting down");
+        }
+        let idle: Vec<ConnId> = self
+            .conns
+            .iter()
+            .flatten()
+            .filter(|(_, state)| matches!(state, ConnState::Http(http) if http.parked.is_none()))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in idle {
+            self.close_conn(out, conn);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! What all shards of one server share, read-only once started: configuration, namespace definitions
+//! and each shard's inbox. No lock is ever taken on it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_queue::SegQueue;
+use roomcast_engine::eio::EioConfig;
+use roomcast_engine::http::{AllowedOrigins, CorsConfig, Endpoint, HeadLimits};
+use roomcast_engine::ids::ShardId;
+use roomcast_engine::sio::Limits;
+
+use crate::api::namespace::{Namespace, NamespaceMatcher};
+use crate::broadcast::Broadcast;
+use crate::config::Config;
+use crate::driver::Waker;
+
+/// Work sent to a shard by another thread.
+pub(crate) enum ShardMsg {
+    /// A broadcast encoded once on another shard (or another thread): plan and deliver it here.
+    Broadcast(Arc<Broadcast>),
+    /// Run a closure on this shard (control path: `ServerHandle` calls).
+    Run(Box<dyn FnOnce(&mut crate::api::socket::Ctx<'_>) + Send>),
+    /// Stop accepting, close every client, exit once drained.
+    Shutdown,
+}
+
+impl std::fmt::Debug for ShardMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardMsg::Broadcast(_) => f.write_str("Broadcast"),
+            ShardMsg::Run(_) => f.write_str("Run"),
+            ShardMsg::Shutdown => f.write_str("Shutdown"),
+        }
+    }
+}
+
+/// A shard's mailbox: a lock-free MPSC queue plus the waker of the shard's driver.
+///
+/// Ordering: messages pushed by one thread are popped in push order, so one sender's broadcasts reach
+/// each receiver in the order they were sent.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    queue: SegQueue<ShardMsg>,
+    waker: Waker,
+}
+
+impl Inbox {
+    pub(crate) fn new(waker: Waker) -> Self {
+        Inbox { queue: SegQueue::new(), waker }
+    }
+
+    /// Queues `msg` and wakes the shard. Never blocks.
+    pub(crate) fn push(&self, msg: ShardMsg) {
+        self.queue.push(msg);
+        // A failed eventfd write leaves the message for the shard's next turn (bounded by its timers).
+        let _ = self.waker.wake();
+    }
+
+    pub(crate) fn pop(&self) -> Option<ShardMsg> {
+        self.queue.pop()
+    }
+}
+
+/// Server-wide, read-only state.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub eio: EioConfig,
+    pub endpoint: Endpoint,
+    pub cors: CorsConfig,
+    pub head_limits: HeadLimits,
+    pub sio_limits: Limits,
+    pub namespaces: Vec<(Arc<str>, Arc<Namespace>)>,
+    pub dynamic: Vec<(NamespaceMatcher, Arc<Namespace>)>,
+    /// Indexed by shard number.
+    pub inboxes: Vec<Inbox>,
+    pub shutting_down: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("shards", &self.inboxes.len()).finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: Config,
+        namespaces: Vec<(Arc<str>, Arc<Namespace>)>,
+        dynamic: Vec<(NamespaceMatcher, Arc<Namespace>)>,
+        wakers: Vec<Waker>,
+    ) -> Shared {
+        let eio = EioConfig {
+            ping_interval: config.ping_interval,
+            ping_timeout: config.ping_timeout,
+            max_payload: config.max_http_buffer_size,
+            upgrade_timeout: config.upgrade_timeout,
+            ..EioConfig::default()
+        };
+        let cors = match config.cors_origins.as_slice() {
+            [] => CorsConfig::default(),
+            [any] if any == "*" => {
+                CorsConfig { credentials: config.cors_credentials, ..CorsConfig::allow_any() }
+            }
+            list => CorsConfig {
+                origins: AllowedOrigins::List(list.to_vec()),
+                credentials: config.cors_credentials,
+                ..CorsConfig::default()
+            },
+        };
+        let endpoint = Endpoint::new(&config.path).with_cors(cors.is_enabled());
+        Shared {
+            eio,
+            endpoint,
+            cors,
+            head_limits: HeadLimits::default(),
+            sio_limits: Limits::default(),
+            namespaces,
+            dynamic,
+            inboxes: wakers.into_iter().map(Inbox::new).collect(),
+            shutting_down: AtomicBool::new(false),
+            config,
+        }
+    }
+
+    pub(crate) fn shard_count(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    pub(crate) fn inbox(&self, shard: ShardId) -> Option<&Inbox> {
+        self.inboxes.get(shard.0 as usize)
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+}

@@ -126,7 +126,7 @@ fn join_leave(c: &mut Criterion) {
 }
 
 /// Builds the same set twice, forcing each representation through the `universe` argument (huge:
-/// stays a list up to `SPARSE_MAX`; 0: turns dense at once).
+/// stays a list; 0: turns dense at once).
 fn both_representations(members: impl Iterator<Item = u32> + Clone) -> (MemberSet, MemberSet) {
     let (mut sparse, mut dense) = (MemberSet::new(), MemberSet::new());
     for slot in members.clone() {
@@ -139,14 +139,22 @@ fn both_representations(members: impl Iterator<Item = u32> + Clone) -> (MemberSe
     (sparse, dense)
 }
 
-/// Iterating one set in each representation at 1-in-256 .. 1-in-32 of a 128k-slot shard (the largest
-/// where a 1-in-32 set may still be a list): the evidence for `DENSE_FACTOR`.
+/// Iterating one set in each representation, members drawn at random at 1-in-256 .. 1-in-32 of a
+/// 128k-slot shard: the evidence for `DENSE_FACTOR`. Random, not evenly spaced, members: a bitset walk's branches then mispredict as
+/// they would on a real room.
 fn set_iter(c: &mut Criterion) {
-    const UNIVERSE: u32 = 1 << 17;
+    const UNIVERSE: usize = 1 << 17;
     let mut group = c.benchmark_group("rooms/set_iter/128k");
-    for per in [256u32, 64, 32] {
-        let (sparse, dense) = both_representations((0..UNIVERSE / per).map(|k| k * per));
-        group.throughput(Throughput::Elements(u64::from(UNIVERSE / per)));
+    for per in [256usize, 64, 32] {
+        let mut rng = SplitMix64(per as u64);
+        let mut members: Vec<u32> = (0..UNIVERSE as u32).collect();
+        for k in 0..UNIVERSE / per {
+            let j = k + rng.below(UNIVERSE - k);
+            members.swap(k, j);
+        }
+        members.truncate(UNIVERSE / per);
+        let (sparse, dense) = both_representations(members.iter().copied());
+        group.throughput(Throughput::Elements((UNIVERSE / per) as u64));
         for (name, set) in [("sparse", &sparse), ("dense", &dense)] {
             group.bench_function(BenchmarkId::new(name, format!("1_in_{per}")), |b| {
                 b.iter(|| black_box(set).iter().fold(0u64, |acc, s| acc.wrapping_add(u64::from(s))))
@@ -156,20 +164,20 @@ fn set_iter(c: &mut Criterion) {
     group.finish();
 }
 
-/// Insert + remove of an absent slot, a set of 1k and of 4k (`SPARSE_MAX` with the inserted one) members spread over a
-/// 1M-slot shard, in each representation: what a list's sorted insertion costs as it grows — the
-/// evidence for `SPARSE_MAX`.
+/// Insert + remove of an absent slot in a set of 1k, 4k, 16k and 31k members (the last: 1 in 32 of a
+/// 1M-slot shard, the switch point) in each representation: what a list's sorted insertion costs as
+/// it grows.
 fn set_insert_remove(c: &mut Criterion) {
     const PAIRS: usize = 1000;
     let mut group = c.benchmark_group("rooms/set_insert_remove/1M");
     group.throughput(Throughput::Elements(PAIRS as u64));
-    for members in [1024u32, 4095] {
+    for members in [1_000u32, 4_000, 16_000, 31_000] {
         let step = (1_000_000 / members) & !1; // even slots only: the odd ones are absent
         let (mut sparse, mut dense) = both_representations((0..members).map(|k| k * step));
         let mut rng = SplitMix64(7);
         let absent: Vec<u32> = (0..PAIRS).map(|_| (rng.below(1_000_000) as u32) | 1).collect();
         for (name, set, universe) in [("sparse", &mut sparse, usize::MAX), ("dense", &mut dense, 0)] {
-            group.bench_function(BenchmarkId::new(name, format!("{}k_members", (members + 1) / 1024)), |b| {
+            group.bench_function(BenchmarkId::new(name, format!("{}k_members", members / 1000)), |b| {
                 b.iter(|| {
                     for &slot in &absent {
                         set.insert(black_box(slot), universe);

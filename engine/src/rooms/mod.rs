@@ -27,4 +27,4 @@ pub use names::RoomName;
 pub use namespace::{AdapterEvent, NamespaceRooms};
 pub use plan::{BroadcastFlags, BroadcastSpec, BroadcastTarget, Scratch};
 pub use recipients::Recipients;
-pub use set::{MemberSet, DENSE_FACTOR, SPARSE_MAX};
+pub use set::{MemberSet, DENSE_FACTOR};

@@ -101,6 +101,10 @@ impl Walk {
     }
 }
 
+/// Dense word sources cached by [`Walk::EveryWord`] (the live bitset for everyone, dense `to` rooms);
+/// with more, each word looks them up in the room table.
+const DENSE_CACHE: usize = 4;
+
 /// State of [`Walk::SmallMerge`]: each list, its cursor, and its head (`u32::MAX` once exhausted;
 /// no slot reaches it, see `Slab`).
 #[derive(Debug, Default)]
@@ -121,6 +125,9 @@ pub struct Recipients<'s> {
     /// The last merge candidate (`u64::MAX`: none yet); equal heads of two lists arrive adjacent.
     last: u64,
     small: SmallMerge<'s>,
+    /// [`Walk::EveryWord`]'s dense sources (unused entries are empty), unless `dense_overflow`.
+    dense: [&'s [u64]; DENSE_CACHE],
+    dense_overflow: bool,
     generations: &'s [u32],
     walk: Walk,
     next_word: usize,
@@ -150,7 +157,22 @@ impl<'s> Recipients<'s> {
                 }
             }
         }
+        let mut dense: [&'s [u64]; DENSE_CACHE] = [&[]; DENSE_CACHE];
+        let mut dense_count = 0;
+        let everyone = spec.everyone.then(|| ns.slab.live_words());
+        let dense_rooms = spec.to_rooms.iter().filter_map(|&id| match ns.rooms.members(id).view() {
+            SetView::Dense(words) => Some(words),
+            SetView::Sparse(_) => None,
+        });
+        for words in everyone.into_iter().chain(dense_rooms) {
+            if let Some(slot) = dense.get_mut(dense_count) {
+                *slot = words;
+            }
+            dense_count += 1;
+        }
         Recipients {
+            dense,
+            dense_overflow: dense_count > DENSE_CACHE,
             bits: 0,
             base: 0,
             run: &[],
@@ -207,12 +229,22 @@ impl<'s> Recipients<'s> {
     }
 
     /// Recipients among slots `64w .. 64w+64`, as a bit mask. Words are asked for in ascending order.
+    #[inline]
     fn word(&mut self, w: usize) -> u64 {
         let (ns, spec) = (self.ns, self.spec);
-        let mut acc = if spec.everyone { ns.slab.live_words().get(w).copied().unwrap_or(0) } else { 0 };
-        for &id in &spec.to_rooms {
-            if let SetView::Dense(words) = ns.rooms.members(id).view() {
+        let mut acc = 0;
+        if !self.dense_overflow {
+            for words in self.dense {
                 acc |= words.get(w).copied().unwrap_or(0);
+            }
+        } else {
+            if spec.everyone {
+                acc = ns.slab.live_words().get(w).copied().unwrap_or(0);
+            }
+            for &id in &spec.to_rooms {
+                if let SetView::Dense(words) = ns.rooms.members(id).view() {
+                    acc |= words.get(w).copied().unwrap_or(0);
+                }
             }
         }
         // Sparse sources with members in this word: take their whole run in the word, then re-key.

@@ -7,27 +7,22 @@
 //!   insertion are O(1), and planning walks it a word (64 slots) at a time.
 //!
 //! Switching rule, with hysteresis so that a set at the boundary does not flip on every join/leave:
-//! - sparse → dense after an insertion when `len * DENSE_FACTOR > universe` **or** `len > SPARSE_MAX`;
-//! - dense → sparse after a removal when `len * DENSE_FACTOR * 2 < universe` **and**
-//!   `len * 2 < SPARSE_MAX`.
+//! sparse → dense after an insertion when `len * DENSE_FACTOR > universe`; dense → sparse after a
+//! removal when `len * DENSE_FACTOR * 2 < universe`.
 //!
-//! Why these numbers (measured: docs/BENCHMARKS.md, `rooms/set_iter`, `rooms/set_insert_remove`):
-//! - `DENSE_FACTOR = 32` is where both take the same memory (4 bytes per member = 1 bit per slot).
-//!   Iterating costs about the same per member there (the bitset ~25% slower at 1 in 32, equal at 1
-//!   in 64, 3× slower at 1 in 256), so the hot path barely cares and memory decides.
-//! - `SPARSE_MAX = 4096` bounds the sorted insertion: a join+leave on a sparse set costs ~0.1 µs at 1k
-//!   members, ~0.2 µs at 4k, but 0.6 µs at 16k and 1.7 µs at 31k (the 1-in-32 point of a 1M-slot
-//!   shard), against a flat ~6 ns dense. The price is memory: a 1M-slot shard's room of 4k–31k
-//!   members takes 125 KiB as a bitset instead of 16–125 KiB as a list.
+//! Why 32 (measured: docs/BENCHMARKS.md, `rooms/set_iter`, `rooms/set_insert_remove`, `rooms/plan`):
+//! - memory: 1 in 32 is where both take the same space (4 bytes per member = 1 bit per slot);
+//! - planning: on random members a list is never slower to walk than a bitset at or below 1 in 32
+//!   (the bitset is ~1.2× slower at 1 in 32, ~1.7× at 1 in 64, ~3× at 1 in 256: each sparse word
+//!   costs a mispredicted branch), so turning dense earlier would cost the hot path;
+//! - join/leave: a list's sorted insertion moves its tail — ~0.1 µs per join+leave at 1k members, 0.6 µs
+//!   at 16k, 1.7 µs at 31k (1 in 32 of a 1M-slot shard) — against a flat ~7 ns for a bitset. Capping
+//!   lists at a few thousand members would bound that, but made a 1M-slot shard's broadcast to a 10k
+//!   room 8× slower and its memory 3× larger; broadcasts are the hot path, so there is no cap.
 
 /// Sparse → dense when `len * DENSE_FACTOR > universe`; dense → sparse when `len * DENSE_FACTOR * 2 <
-/// universe` (and below `SPARSE_MAX / 2`). 32 = where a sorted `u32` list and a bitset over the universe
-/// take the same memory.
+/// universe`. 32 = where a sorted `u32` list and a bitset over the universe take the same memory.
 pub const DENSE_FACTOR: usize = 32;
-
-/// A sparse set never holds more members than this (it turns dense), so that a join or leave never
-/// moves more than 16 KiB of a sorted list.
-pub const SPARSE_MAX: usize = 4096;
 
 /// The members of one room: a set of slot numbers, iterated in ascending order.
 ///
@@ -98,7 +93,7 @@ impl MemberSet {
             Repr::Sparse(list) => {
                 let Err(at) = list.binary_search(&slot) else { return false };
                 list.insert(at, slot);
-                if list.len() * DENSE_FACTOR > universe || list.len() > SPARSE_MAX {
+                if list.len() * DENSE_FACTOR > universe {
                     self.switch_to_dense();
                 }
             }
@@ -141,7 +136,7 @@ impl MemberSet {
                 while words.last() == Some(&0) {
                     words.pop();
                 }
-                if *len * DENSE_FACTOR * 2 < universe && *len * 2 < SPARSE_MAX {
+                if *len * DENSE_FACTOR * 2 < universe {
                     self.switch_to_sparse();
                 }
             }
@@ -313,28 +308,6 @@ mod tests {
         assert!(set.remove(31, universe));
         assert!(!set.is_dense());
         assert_eq!(members(&set), (0..31).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn large_set_turns_dense_past_the_sparse_cap_even_in_a_huge_universe() {
-        let universe = 100_000_000; // 1-in-32 would be 3M members
-        let mut set = MemberSet::new();
-        for slot in 0..SPARSE_MAX as u32 {
-            set.insert(slot * 1000, universe);
-        }
-        assert!(!set.is_dense(), "at the cap: still a list");
-        set.insert(7, universe);
-        assert!(set.is_dense());
-        for slot in 0..(SPARSE_MAX / 2) as u32 {
-            set.remove(slot * 1000, universe);
-        }
-        assert_eq!(set.len(), SPARSE_MAX / 2 + 1);
-        set.remove(2048 * 1000, universe);
-        assert!(set.is_dense(), "exactly half the cap: still dense");
-        set.remove(2049 * 1000, universe);
-        assert!(!set.is_dense());
-        assert_eq!(set.len(), SPARSE_MAX / 2 - 1);
-        assert!(set.contains(7) && set.contains(4095 * 1000) && !set.contains(0));
     }
 
     #[test]

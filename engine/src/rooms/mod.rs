@@ -9,8 +9,10 @@
 //! - control path (may allocate, hash, log): [`namespace`] (connect, join, leave, views, adapter
 //!   events), `names` (room-name interning), `slab` (socket slots).
 //! - hot path: [`plan`] (resolve a broadcast's names, plan its recipients), `recipients` (the
-//!   iterator that computes them), over [`set`] (member sets, sparse or dense).
+//!   iterator that computes them), `cursors` (merge heap, galloping cursors), over [`set`] (member
+//!   sets, sparse or dense).
 
+mod cursors;
 mod names;
 pub mod namespace;
 pub mod plan;

@@ -7,9 +7,10 @@
 //! intermediate set: recipients are produced lazily, a 64-slot word at a time.
 
 use crate::ids::{RoomId, Sid, SocketId};
+use crate::rooms::cursors::Cursors;
 use crate::rooms::names::RoomName;
 use crate::rooms::namespace::NamespaceRooms;
-use crate::rooms::recipients::{Cursors, Recipients, Walk};
+use crate::rooms::recipients::{Recipients, Walk};
 use crate::rooms::set::SetView;
 
 /// Socket.IO broadcast flags (`BroadcastFlags`), carried from the target to the spec untouched; the

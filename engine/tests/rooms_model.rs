@@ -141,7 +141,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), picks(4)).prop_map(|(s, r)| Op::JoinMany(s, r)),
         4 => (any::<u8>(), pick()).prop_map(|(s, r)| Op::Leave(s, r)),
         2 => any::<u8>().prop_map(Op::Disconnect),
-        4 => (picks(5), picks(3), any::<Option<u8>>())
+        4 => (picks(8), picks(3), any::<Option<u8>>())
             .prop_map(|(to, except, sender)| Op::Broadcast { to, except, sender }),
     ]
 }

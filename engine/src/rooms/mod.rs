@@ -8,11 +8,15 @@
 //! The module tree separates the two paths:
 //! - control path (may allocate, hash, log): [`namespace`] (connect, join, leave, views, adapter
 //!   events), `names` (room-name interning), `slab` (socket slots).
-//! - hot path: [`plan`] (recipients of a broadcast), over [`set`] (member sets, sparse or dense).
+//! - hot path: [`plan`] (resolve a broadcast's names, plan its recipients), `recipients` (the
+//!   iterator that computes them), `cursors` (merge heap, galloping cursors), over [`set`] (member
+//!   sets, sparse or dense).
 
+mod cursors;
 mod names;
 pub mod namespace;
 pub mod plan;
+mod recipients;
 pub mod set;
 mod slab;
 
@@ -23,5 +27,6 @@ mod plan_tests;
 
 pub use names::RoomName;
 pub use namespace::{AdapterEvent, NamespaceRooms};
-pub use plan::{BroadcastFlags, BroadcastSpec, BroadcastTarget, Recipients, Scratch};
+pub use plan::{BroadcastFlags, BroadcastSpec, BroadcastTarget, Scratch};
+pub use recipients::Recipients;
 pub use set::{MemberSet, DENSE_FACTOR};

@@ -103,7 +103,6 @@ impl NamespaceRooms {
             return self.join_own(s);
         }
         let id = match self.rooms.lookup(room) {
-            Some(id) if self.rooms.members(id).contains(s.slot()) => return Ok(()),
             Some(id) => id,
             None => {
                 let id = self.rooms.intern(room);
@@ -115,8 +114,9 @@ impl NamespaceRooms {
             }
         };
         let universe = self.slab.universe();
-        if let Some(set) = self.rooms.members_mut(id) {
-            set.insert(s.slot(), universe);
+        // A new room's set is empty, so a `false` here means the socket already was a member.
+        if !self.rooms.members_mut(id).is_some_and(|set| set.insert(s.slot(), universe)) {
+            return Ok(());
         }
         self.slab.entry_mut(s)?.rooms.push(id);
         if self.events_enabled {
@@ -144,7 +144,7 @@ impl NamespaceRooms {
             return self.leave_own(s);
         }
         let Some(id) = self.rooms.lookup(room) else { return Ok(()) };
-        if !self.rooms.members(id).contains(s.slot()) {
+        if !self.leave_room(s.slot(), sid, id) {
             return Ok(());
         }
         let entry = self.slab.entry_mut(s)?;
@@ -154,7 +154,6 @@ impl NamespaceRooms {
                 entry.own_pos -= 1;
             }
         }
-        self.leave_room(s.slot(), sid, id);
         Ok(())
     }
 
@@ -294,26 +293,29 @@ impl NamespaceRooms {
         Ok(())
     }
 
-    /// Takes `slot` out of a named room it is in (the caller updates the socket's join list), deleting
-    /// the room when nobody is left in it.
-    fn leave_room(&mut self, slot: u32, sid: Sid, id: RoomId) {
+    /// Takes `slot` out of a named room (the caller updates the socket's join list), deleting the
+    /// room when nobody is left in it. Returns whether `slot` was a member.
+    fn leave_room(&mut self, slot: u32, sid: Sid, id: RoomId) -> bool {
         let universe = self.slab.universe();
-        let Some(set) = self.rooms.members_mut(id) else { return };
+        let Some(set) = self.rooms.members_mut(id) else { return false };
         if !set.remove(slot, universe) {
-            return;
+            return false;
         }
         let now_empty = set.is_empty();
-        let Some(name) = self.rooms.name_handle(id).cloned() else { return };
         if self.events_enabled {
-            self.events.push_back(AdapterEvent::LeaveRoom(name.clone(), sid));
+            if let Some(name) = self.rooms.name_handle(id).cloned() {
+                self.events.push_back(AdapterEvent::LeaveRoom(name, sid));
+            }
         }
         if now_empty {
+            let Some(name) = self.rooms.name_handle(id).cloned() else { return true };
             self.rooms.release(id);
             if self.owner_in_own_room(name.as_str()).is_none() {
                 self.room_count -= 1;
                 self.push_event(|| AdapterEvent::DeleteRoom(name));
             }
         }
+        true
     }
 
     fn push_event(&mut self, event: impl FnOnce() -> AdapterEvent) {

@@ -78,34 +78,58 @@ fn unknown_rooms_reach_nobody_not_everybody() {
     assert_eq!(plan(&ns, &target(&["ghost", "known"], &["ghost"], &[])), [a]);
 }
 
+/// A namespace with `n` sockets in no room, connected first: with 300 of them, rooms of a few
+/// members stay sparse and planning takes the merge path; with none, they are dense (word walk).
+fn with_fillers(n: u16) -> NamespaceRooms {
+    let mut ns = NamespaceRooms::new();
+    for i in 0..n {
+        let mut random = [0xf0; 15];
+        random[..2].copy_from_slice(&i.to_le_bytes());
+        ns.connect(Sid::from_random(random)).unwrap();
+    }
+    ns
+}
+
+fn is_dense(ns: &NamespaceRooms, room: &str) -> bool {
+    ns.rooms.lookup(room).is_some_and(|id| ns.rooms.members(id).is_dense())
+}
+
 #[test]
 fn union_delivers_once_to_a_socket_in_several_target_rooms() {
-    let mut ns = NamespaceRooms::new();
-    let a = ns.connect(sid(1)).unwrap();
-    let b = ns.connect(sid(2)).unwrap();
-    let c = ns.connect(sid(3)).unwrap();
-    ns.join_many(a, ["x", "y"]).unwrap();
-    ns.join(b, "y").unwrap();
-    ns.join(c, "z").unwrap();
-    let a_room = sid(1).to_string();
-    assert_eq!(plan(&ns, &target(&["x", "y", "x", &a_room], &[], &[])), [a, b]);
+    for fillers in [0, 300] {
+        let mut ns = with_fillers(fillers);
+        let a = ns.connect(sid(1)).unwrap();
+        let b = ns.connect(sid(2)).unwrap();
+        let c = ns.connect(sid(3)).unwrap();
+        ns.join_many(a, ["x", "y"]).unwrap();
+        ns.join(b, "y").unwrap();
+        ns.join(c, "z").unwrap();
+        assert_eq!(is_dense(&ns, "y"), fillers == 0);
+        let a_room = sid(1).to_string();
+        assert_eq!(plan(&ns, &target(&["x", "y", "x", &a_room], &[], &[])), [a, b], "{fillers} fillers");
+    }
 }
 
 #[test]
 fn except_rooms_and_the_sender_are_left_out() {
+    for fillers in [0, 300] {
+        let mut ns = with_fillers(fillers);
+        let ids: Vec<SocketId> = (1..=4).map(|n| ns.connect(sid(n)).unwrap()).collect();
+        for &s in &ids {
+            ns.join(s, "game").unwrap();
+        }
+        ns.join(ids[1], "muted").unwrap();
+        assert_eq!(is_dense(&ns, "game"), fillers == 0);
+        // socket.to("game").except("muted").emit() from ids[0]
+        assert_eq!(plan(&ns, &target(&["game"], &["muted"], &[sid(1)])), [ids[2], ids[3]]);
+        // except(sid) is the sid's room: a guest who joined it is excluded too (reference semantics).
+        ns.join(ids[2], sid(1).as_str()).unwrap();
+        assert_eq!(plan(&ns, &target(&["game"], &[], &[sid(1)])), [ids[1], ids[3]], "{fillers} fillers");
+    }
+    // socket.broadcast.emit(): everyone but the sender
     let mut ns = NamespaceRooms::new();
     let ids: Vec<SocketId> = (1..=4).map(|n| ns.connect(sid(n)).unwrap()).collect();
-    for &s in &ids {
-        ns.join(s, "game").unwrap();
-    }
-    ns.join(ids[1], "muted").unwrap();
-    // socket.to("game").except("muted").emit() from ids[0]
-    assert_eq!(plan(&ns, &target(&["game"], &["muted"], &[sid(1)])), [ids[2], ids[3]]);
-    // socket.broadcast.emit(): everyone but the sender
     assert_eq!(plan(&ns, &target(&[], &[], &[sid(4)])), ids[..3]);
-    // except(sid) is the sid's room: a guest who joined it is excluded too (reference semantics).
-    ns.join(ids[2], sid(1).as_str()).unwrap();
-    assert_eq!(plan(&ns, &target(&[], &[], &[sid(1)])), [ids[1], ids[3]]);
 }
 
 #[test]
@@ -165,8 +189,10 @@ fn dense_sparse_and_mixed_plans_match_the_reference_computation() {
     let dense = |room: &str| ns.rooms.lookup(room).map(|id| ns.rooms.members(id).is_dense());
     assert_eq!((dense("m1"), dense("m2"), dense("m40")), (Some(true), Some(true), Some(false)));
     let s7 = ns.sid(sockets[7]).unwrap();
-    let cases: [(&[&str], &[&str], &[Sid]); 12] = [
+    let cases: [(&[&str], &[&str], &[Sid]); 14] = [
         (&["m40"], &[], &[]),
+        (&["m40", "m41", "m42", "m43", "m44", "m45", "m60"], &["m8"], &[s7]),
+        (&["m40", "m60", "m50", "m64", s7.as_str()], &[], &[]),
         (&["m40", "m64", "m41"], &["m8"], &[]),
         (&["m40", "m60"], &["m5", "m3"], &[s7]),
         (&["m2"], &[], &[]),

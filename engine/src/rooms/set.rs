@@ -6,15 +6,22 @@
 //! - **dense**: a plain `Vec<u64>` bitset — 1 bit per slot up to the highest member; membership and
 //!   insertion are O(1), and planning walks it a word (64 slots) at a time.
 //!
-//! Switching rule (hysteresis, so a set at the boundary does not flip on every join/leave):
-//! a sparse set becomes dense when `len * DENSE_FACTOR > universe` after an insertion, and a dense set
-//! becomes sparse when `len * DENSE_FACTOR * 2 < universe` after a removal. With `DENSE_FACTOR = 32`
-//! the switch happens where both take the same memory (4 bytes per member = 1 bit per slot); the bench
-//! `rooms/set_iter` (docs/BENCHMARKS.md) shows that at this size iterating the dense set is already no
-//! slower than the sparse one, so nothing is lost on the hot path either.
+//! Switching rule, with hysteresis so that a set at the boundary does not flip on every join/leave:
+//! sparse → dense after an insertion when `len * DENSE_FACTOR > universe`; dense → sparse after a
+//! removal when `len * DENSE_FACTOR * 2 < universe`.
+//!
+//! Why 32 (measured: docs/BENCHMARKS.md, `rooms/set_iter`, `rooms/set_insert_remove`, `rooms/plan`):
+//! - memory: 1 in 32 is where both take the same space (4 bytes per member = 1 bit per slot);
+//! - planning: on random members a list is never slower to walk than a bitset at or below 1 in 32
+//!   (the bitset is ~1.2× slower at 1 in 32, ~1.7× at 1 in 64, ~3× at 1 in 256: each sparse word
+//!   costs a mispredicted branch), so turning dense earlier would cost the hot path;
+//! - join/leave: a list's sorted insertion moves its tail — ~0.1 µs per join+leave at 1k members, 0.6 µs
+//!   at 16k, 1.7 µs at 31k (1 in 32 of a 1M-slot shard) — against a flat ~7 ns for a bitset. Capping
+//!   lists at a few thousand members would bound that, but made a 1M-slot shard's broadcast to a 10k
+//!   room 8× slower and its memory 3× larger; broadcasts are the hot path, so there is no cap.
 
 /// Sparse → dense when `len * DENSE_FACTOR > universe`; dense → sparse when `len * DENSE_FACTOR * 2 <
-/// universe`. 32 = the size where a sorted `u32` list and a bitset over the universe take the same memory.
+/// universe`. 32 = where a sorted `u32` list and a bitset over the universe take the same memory.
 pub const DENSE_FACTOR: usize = 32;
 
 /// The members of one room: a set of slot numbers, iterated in ascending order.

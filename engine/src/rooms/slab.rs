@@ -151,6 +151,11 @@ impl Slab {
         self.live_count
     }
 
+    /// Generation of every slot, indexed by slot: the planner's one per-recipient read.
+    pub(crate) fn generations(&self) -> &[u32] {
+        &self.generations
+    }
+
     /// The live bitset: bit `i` set iff slot `i` holds a connected socket.
     pub(crate) fn live_words(&self) -> &[u64] {
         &self.live

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use roomcast_engine::ids::{Sid, SocketId};
+use roomcast_engine::ids::{ShardId, Sid, SocketId};
 use roomcast_engine::rooms::BroadcastTarget;
 
 use super::args::{Arg, ArgRef};
@@ -42,6 +42,11 @@ impl std::fmt::Debug for Ctx<'_> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The shard (thread) this context belongs to: where the handler runs and its sockets live.
+    pub fn shard(&self) -> ShardId {
+        self.core.id
+    }
+
     /// A broadcast operator on a namespace of this server (`io.of(nsp)`), if the namespace exists.
     pub fn of(&mut self, nsp: &str) -> Option<Operator<'_, 'a>> {
         let index = self.core.namespace_index(nsp, false)?;

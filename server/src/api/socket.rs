@@ -131,8 +131,10 @@ impl<'a> Socket<'a> {
         self.cx.core.send_to_session(key, &packet);
     }
 
-    /// Sends an event asking for an acknowledgement; `callback` runs with the client's answer, or with
-    /// [`AckError::Timeout`] after `timeout`.
+    /// Sends an event asking for an acknowledgement; `callback` runs once: with the client's answer, with
+    /// [`AckError::Timeout`] after `timeout`, or with [`AckError::Disconnected`] when the socket leaves
+    /// first (right after its `disconnect` handlers). On a socket that has left, nothing is sent and
+    /// `callback` is dropped uncalled.
     pub fn emit_with_ack(&mut self, event: &str, args: &[Arg], timeout: Duration, callback: AckCallback) {
         let Some(key) = self.state().map(|s| s.session) else { return };
         let namespace = &mut self.cx.core.nsps[self.nsp as usize];

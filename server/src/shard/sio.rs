@@ -167,6 +167,7 @@ impl ShardCore {
         for handler in &def.on_disconnect {
             handler(&mut Socket::new(self, out, nsp, id), reason);
         }
+        self.acks_abandoned(out, nsp, id);
         let namespace = &mut self.nsps[nsp as usize];
         let _ = namespace.rooms.remove(id);
         let name = namespace.name.clone();

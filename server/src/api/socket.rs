@@ -198,17 +198,14 @@ impl<'a> Socket<'a> {
     }
 
     /// Disconnects this socket from its namespace (`socket.disconnect()`), sending DISCONNECT; with
-    /// `close`, the whole client connection is closed too.
+    /// `close`, every namespace socket of the client does so (in the order they joined), then the
+    /// connection closes (`socket.disconnect(true)`).
     pub fn disconnect(&mut self, close: bool) {
         let Some(key) = self.state().map(|s| s.session) else { return };
-        self.cx.core.remove_socket(self.cx.out, self.nsp, self.id, "server namespace disconnect", true);
         if close {
-            self.cx.core.close_session(
-                self.cx.out,
-                key,
-                roomcast_engine::eio::CloseReason::ForcedClose,
-                "forced server close",
-            );
+            self.cx.core.disconnect_client(self.cx.out, key);
+        } else {
+            self.cx.core.remove_socket(self.cx.out, self.nsp, self.id, "server namespace disconnect", true);
         }
     }
 }

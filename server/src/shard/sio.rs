@@ -184,6 +184,17 @@ impl ShardCore {
         }
     }
 
+    /// `socket.disconnect(true)` (socket.io's `client._disconnect()`): every namespace socket of the
+    /// client leaves with reason "server namespace disconnect" and a DISCONNECT packet, in the order
+    /// they joined, then the session closes.
+    pub(crate) fn disconnect_client(&mut self, out: &mut Outbox, key: SessionKey) {
+        let sockets = self.session(key).map(|s| s.sockets.clone()).unwrap_or_default();
+        for (nsp, id) in sockets {
+            self.remove_socket(out, nsp, id, "server namespace disconnect", true);
+        }
+        self.close_session(out, key, CloseReason::ForcedClose, "forced server close");
+    }
+
     /// Hands the namespace's queued adapter events to its listener.
     pub(crate) fn drain_adapter_events(&mut self, nsp: u32) {
         let Some(namespace) = self.nsps.get_mut(nsp as usize) else { return };

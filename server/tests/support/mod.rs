@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 #[allow(unused_imports)] // each test file uses part of the harness
 pub use client::{Client, Ending, Message, Packet, PATIENCE};
-use roomcast_server::api::{RunningServer, Server, ServerHandle};
+use roomcast_server::api::{Ctx, RunningServer, Server, ServerHandle};
 use roomcast_server::config::{Config, IoChoice};
 
 /// Runs each test body `fn name(io: IoChoice)` once per backend. The io_uring run is skipped, with a
@@ -73,6 +73,18 @@ impl TestServer {
         let started = Instant::now();
         self.running.take().unwrap().shutdown().unwrap();
         started.elapsed()
+    }
+
+    /// Runs `f` on every shard's thread (`ServerHandle::on_each_shard`) and waits until all have run.
+    pub fn on_each_shard(&self, f: impl Fn(&mut Ctx<'_>) + Send + Sync + 'static) {
+        let (tx, rx) = mpsc::channel();
+        self.handle().on_each_shard(move |cx| {
+            f(cx);
+            let _ = tx.send(());
+        });
+        for _ in 0..self.shards {
+            rx.recv_timeout(PATIENCE).expect("a shard did not run the closure");
+        }
     }
 
     /// The socket ids of namespace `nsp` on each shard, indexed by shard number.

@@ -247,6 +247,28 @@ fn adapter_events_follow_the_reference_order(io: IoChoice) {
     assert_eq!(log.lines(), expected);
 }
 
+fn a_socket_that_left_cannot_join_rooms(io: IoChoice) {
+    let log = Log::default();
+    let mut server = lab(&Log::default());
+    let events = log.clone();
+    server
+        .namespace("/")
+        .on_adapter_event(move |event| events.push(format!("{event:?}")))
+        .on_disconnect(|socket, _| socket.join("zombie"));
+    let server = TestServer::start(server, config(io, 1));
+    let (mut first, s1) = Client::connect(server.addr);
+    first.close();
+    log.wait_for("the socket left", |l| l.starts_with("DeleteRoom"));
+    let (mut second, s2) = Client::connect(server.addr);
+    join(&mut second, &["zombie"]);
+    let own_room = |s: &str| [format!("CreateRoom({s:?})"), format!("JoinRoom({s:?}, Sid({s}))")];
+    let mut expected = own_room(&s1).to_vec();
+    expected.extend([format!("LeaveRoom({s1:?}, Sid({s1}))"), format!("DeleteRoom({s1:?})")]);
+    expected.extend(own_room(&s2));
+    expected.extend(["CreateRoom(\"zombie\")".to_owned(), format!("JoinRoom(\"zombie\", Sid({s2}))")]);
+    assert_eq!(log.lines(), expected);
+}
+
 fn one_senders_broadcasts_arrive_once_in_order(io: IoChoice) {
     const COUNT: usize = 200;
     let server = TestServer::start(lab(&Log::default()), config(io, 2));
@@ -270,5 +292,6 @@ on_both_backends!(
     rooms_are_per_namespace,
     disconnecting_sees_rooms_and_disconnect_none,
     adapter_events_follow_the_reference_order,
+    a_socket_that_left_cannot_join_rooms,
     one_senders_broadcasts_arrive_once_in_order,
 );

@@ -59,6 +59,9 @@ pub struct Socket<'a> {
     pub(crate) cx: Ctx<'a>,
     pub(crate) nsp: u32,
     pub(crate) id: SocketId,
+    /// The socket has left its namespace (in `disconnect` handlers and abandoned-ack callbacks): it
+    /// can no longer join rooms or await acks.
+    left: bool,
 }
 
 impl std::fmt::Debug for Socket<'_> {
@@ -69,7 +72,12 @@ impl std::fmt::Debug for Socket<'_> {
 
 impl<'a> Socket<'a> {
     pub(crate) fn new(core: &'a mut ShardCore, out: &'a mut Outbox, nsp: u32, id: SocketId) -> Self {
-        Socket { cx: Ctx { core, out }, nsp, id }
+        Socket { cx: Ctx { core, out }, nsp, id, left: false }
+    }
+
+    /// A socket that has left its namespace but is still addressable (its id, handshake, `auth`).
+    pub(crate) fn leaving(core: &'a mut ShardCore, out: &'a mut Outbox, nsp: u32, id: SocketId) -> Self {
+        Socket { cx: Ctx { core, out }, nsp, id, left: true }
     }
 
     fn state(&self) -> Option<&crate::shard::core::NspSocket> {
@@ -108,8 +116,11 @@ impl<'a> Socket<'a> {
         rooms.rooms_of(self.id).map(|r| r.map(str::to_owned).collect()).unwrap_or_default()
     }
 
-    /// Joins a room (no-op if already in it, or once the socket has left).
+    /// Joins a room (no-op if already in it, or once the socket has left: in `disconnect` handlers).
     pub fn join(&mut self, room: &str) {
+        if self.left {
+            return;
+        }
         let nsp = &mut self.cx.core.nsps[self.nsp as usize];
         if nsp.socket(self.id).is_some() && nsp.rooms.join(self.id, room).is_ok() {
             self.cx.core.drain_adapter_events(self.nsp);
@@ -133,10 +144,10 @@ impl<'a> Socket<'a> {
 
     /// Sends an event asking for an acknowledgement; `callback` runs once: with the client's answer, with
     /// [`AckError::Timeout`] after `timeout`, or with [`AckError::Disconnected`] when the socket leaves
-    /// first (right after its `disconnect` handlers). On a socket that has left, nothing is sent and
-    /// `callback` is dropped uncalled.
+    /// first (right after its `disconnect` handlers). On a socket that has left (in `disconnect`
+    /// handlers too), nothing is sent and `callback` is dropped uncalled.
     pub fn emit_with_ack(&mut self, event: &str, args: &[Arg], timeout: Duration, callback: AckCallback) {
-        let Some(key) = self.state().map(|s| s.session) else { return };
+        let Some(key) = self.state().map(|s| s.session).filter(|_| !self.left) else { return };
         let namespace = &mut self.cx.core.nsps[self.nsp as usize];
         let ack_id = namespace.next_ack_id;
         namespace.next_ack_id += 1;

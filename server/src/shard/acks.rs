@@ -52,7 +52,7 @@ impl ShardCore {
         let mut pending: Vec<_> = pending.into_iter().collect();
         pending.sort_unstable_by_key(|(ack_id, _)| *ack_id);
         for (_, callback) in pending {
-            callback(&mut Socket::new(self, out, nsp, id), Err(AckError::Disconnected));
+            callback(&mut Socket::leaving(self, out, nsp, id), Err(AckError::Disconnected));
         }
     }
 }

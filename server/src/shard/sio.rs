@@ -165,7 +165,7 @@ impl ShardCore {
         let _ = namespace.rooms.leave_all(id);
         self.drain_adapter_events(nsp);
         for handler in &def.on_disconnect {
-            handler(&mut Socket::new(self, out, nsp, id), reason);
+            handler(&mut Socket::leaving(self, out, nsp, id), reason);
         }
         self.acks_abandoned(out, nsp, id);
         let namespace = &mut self.nsps[nsp as usize];

@@ -269,6 +269,28 @@ fn a_socket_that_left_cannot_join_rooms(io: IoChoice) {
     assert_eq!(log.lines(), expected);
 }
 
+fn a_broadcast_from_a_disconnect_handler_skips_the_leaving_socket(io: IoChoice) {
+    let mut server = lab(&Log::default());
+    server.namespace("/").on_disconnect(|socket, _| {
+        let id = Arg::str(&socket.id());
+        socket.nsp().emit("left", &[id]);
+        if let Some(custom) = socket.ctx().of("/custom") {
+            custom.emit("fence", &[]);
+        }
+    });
+    let server = TestServer::start(server, config(io, 2));
+    let (mut leaver, leaver_sid) = Client::connect(server.addr);
+    let (mut other, _) = Client::connect(server.addr);
+    leaver.join_nsp("/custom", None).unwrap();
+    // The leaver leaves "/" but keeps its connection (and "/custom"): the others learn it left, and it
+    // hears nothing more on "/", not even about itself.
+    leaver.send_sio("1");
+    let left = other.expect_event("left");
+    assert_eq!(left.str_arg(0), leaver_sid);
+    let next = leaver.recv();
+    assert_eq!((next.nsp.as_str(), next.name.as_deref()), ("/custom", Some("fence")), "{}", next.text);
+}
+
 fn one_senders_broadcasts_arrive_once_in_order(io: IoChoice) {
     const COUNT: usize = 200;
     let server = TestServer::start(lab(&Log::default()), config(io, 2));
@@ -293,5 +315,6 @@ on_both_backends!(
     disconnecting_sees_rooms_and_disconnect_none,
     adapter_events_follow_the_reference_order,
     a_socket_that_left_cannot_join_rooms,
+    a_broadcast_from_a_disconnect_handler_skips_the_leaving_socket,
     one_senders_broadcasts_arrive_once_in_order,
 );

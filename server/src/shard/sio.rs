@@ -145,8 +145,10 @@ impl ShardCore {
         }
     }
 
-    /// Takes a socket out of its namespace: `disconnecting` (rooms still visible), leave every room,
-    /// `disconnect` (no rooms). `notify` sends DISCONNECT to the client (a server-side disconnect).
+    /// Takes a socket out of its namespace: `disconnecting` (rooms still visible), leave every room and
+    /// the namespace, `disconnect` (no rooms; no broadcast reaches the socket any more, as in socket.io
+    /// where it has left `nsp.sockets`), then pending acks fail. `notify` sends DISCONNECT to the
+    /// client (a server-side disconnect).
     pub(crate) fn remove_socket(
         &mut self,
         out: &mut Outbox,
@@ -161,15 +163,15 @@ impl ShardCore {
         for handler in &def.on_disconnecting {
             handler(&mut Socket::new(self, out, nsp, id), reason);
         }
-        let namespace = &mut self.nsps[nsp as usize];
-        let _ = namespace.rooms.leave_all(id);
+        // Leaves every room (adapter events in the reference order) and the rooms' slab; the socket's
+        // own state stays until the end so that the handlers below still see its id.
+        let _ = self.nsps[nsp as usize].rooms.remove(id);
         self.drain_adapter_events(nsp);
         for handler in &def.on_disconnect {
             handler(&mut Socket::leaving(self, out, nsp, id), reason);
         }
         self.acks_abandoned(out, nsp, id);
         let namespace = &mut self.nsps[nsp as usize];
-        let _ = namespace.rooms.remove(id);
         let name = namespace.name.clone();
         if let Some(entry) = namespace.sockets.get_mut(id.slot() as usize) {
             *entry = None;

@@ -43,7 +43,12 @@ fn start(io: IoChoice) -> TestServer {
 fn each_namespace_socket_has_its_own_id(io: IoChoice) {
     let server = start(io);
     let mut client = Client::open(server.addr);
-    let main = client.join_nsp("/", None).unwrap();
+    // The CONNECT reply comes before anything the connection handler emits.
+    client.send_sio("0");
+    let connected = client.recv();
+    assert!(connected.text.starts_with(r#"0{"sid":""#), "{}", connected.text);
+    let payload: serde_json::Value = serde_json::from_str(&connected.text[1..]).unwrap();
+    let main = payload["sid"].as_str().unwrap().to_owned();
     assert_eq!(client.expect_event("welcome").text, r#"2["welcome","/",{}]"#);
     let admin = client.join_nsp("/admin", Some(r#"{"token":"secret","b":[1,"2"]}"#)).unwrap();
     let welcome = client.expect_event("welcome");

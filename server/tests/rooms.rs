@@ -291,6 +291,35 @@ fn a_broadcast_from_a_disconnect_handler_skips_the_leaving_socket(io: IoChoice) 
     assert_eq!((next.nsp.as_str(), next.name.as_deref()), ("/custom", Some("fence")), "{}", next.text);
 }
 
+fn large_rooms_are_planned_like_small_ones(io: IoChoice) {
+    const CLIENTS: usize = 200;
+    let server = TestServer::start(lab(&Log::default()), config(io, 2));
+    let mut clients: Vec<(Client, String, usize)> =
+        (0..CLIENTS).map(|_| Client::connect(server.addr)).map(|(c, sid)| (c, sid, 0)).collect();
+    let rooms_of = |i: usize| {
+        let mut rooms = Vec::new();
+        for (room, divisor) in [("by2", 2), ("by3", 3), ("by5", 5)] {
+            if i % divisor == 0 {
+                rooms.push(room);
+            }
+        }
+        rooms
+    };
+    for (i, (client, _, _)) in clients.iter_mut().enumerate() {
+        join(client, &rooms_of(i));
+    }
+    let cases: [(&str, fn(usize) -> bool); 3] = [
+        (r#"{"via":"io","to":["by2","by3"],"except":["by5"]}"#, |i| (i % 2 == 0 || i % 3 == 0) && i % 5 != 0),
+        (r#"{"via":"io","except":["by2"]}"#, |i| i % 2 != 0),
+        (r#"{"via":"socket","to":["by3"]}"#, |i| i % 3 == 0 && i != 9),
+    ];
+    for (spec, expected) in cases {
+        clients[9].0.call("op", spec);
+        let expected: Vec<usize> = (0..CLIENTS).map(|i| usize::from(expected(i))).collect();
+        assert_eq!(hits(&mut clients), expected, "op {spec}");
+    }
+}
+
 fn one_senders_broadcasts_arrive_once_in_order(io: IoChoice) {
     const COUNT: usize = 200;
     let server = TestServer::start(lab(&Log::default()), config(io, 2));
@@ -316,5 +345,6 @@ on_both_backends!(
     adapter_events_follow_the_reference_order,
     a_socket_that_left_cannot_join_rooms,
     a_broadcast_from_a_disconnect_handler_skips_the_leaving_socket,
+    large_rooms_are_planned_like_small_ones,
     one_senders_broadcasts_arrive_once_in_order,
 );

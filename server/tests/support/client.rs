@@ -358,9 +358,14 @@ impl Client {
         self.send_frame(0x80 | ws::CLOSE, &1000u16.to_be_bytes());
     }
 
-    /// Sets how long one read may wait (e.g. short, to check that nothing arrives).
-    pub fn set_read_timeout(&mut self, timeout: Duration) {
-        self.stream.set_read_timeout(Some(timeout)).unwrap();
+    /// Closes the TCP stream without a close frame (as a crashed client or a lost network does).
+    pub fn shutdown(&self, how: std::net::Shutdown) {
+        self.stream.shutdown(how).unwrap();
+    }
+
+    /// The next WebSocket frame as sent, control frames included, with nothing answered.
+    pub fn next_frame(&mut self) -> Result<Frame, Ending> {
+        self.read_frame()
     }
 
     fn unread(&self) -> &[u8] {

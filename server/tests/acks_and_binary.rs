@@ -154,6 +154,29 @@ fn binary_events_and_acks_from_the_client(io: IoChoice) {
     assert_eq!(ack.attachments, [vec![4u8], vec![]]);
 }
 
+fn binary_nested_in_objects_is_relayed(io: IoChoice) {
+    let server = start(io, &Log::default());
+    let (mut client, _) = Client::connect(server.addr);
+    // `socket.emit("echo", "a", { file: Buffer<01>, parts: [Buffer<02>, 7] }, Buffer<03>)`
+    let args = r#""a",{"file":{"_placeholder":true,"num":0},"parts":[{"_placeholder":true,"num":1},7]},{"_placeholder":true,"num":2}"#;
+    client.send_sio(&format!(r#"53-["echo",{args}]"#));
+    for byte in 1..=3u8 {
+        client.send_binary(&[byte]);
+    }
+    let back = client.recv();
+    assert_eq!(back.text, format!(r#"53-["echo-back",{args}]"#));
+    assert_eq!(back.attachments, [vec![1u8], vec![2], vec![3]]);
+    // Numbering restarts per packet; with an attachment before the nested ones, they shift.
+    let args = r#"{"_placeholder":true,"num":1},{"x":{"_placeholder":true,"num":0}}"#;
+    client.send_sio(&format!(r#"52-9["echo-ack",{args}]"#));
+    client.send_binary(&[10]);
+    client.send_binary(&[11]);
+    let ack = client.recv();
+    let renumbered = r#"{"_placeholder":true,"num":0},{"x":{"_placeholder":true,"num":1}}"#;
+    assert_eq!(ack.text, format!("62-9[{renumbered}]"));
+    assert_eq!(ack.attachments, [vec![11u8], vec![10]]);
+}
+
 fn binary_from_the_server_and_binary_answers(io: IoChoice) {
     let log = Log::default();
     let server = start(io, &log);
@@ -190,5 +213,6 @@ on_both_backends!(
     server_acks_time_out,
     server_acks_fail_when_the_socket_leaves,
     binary_events_and_acks_from_the_client,
+    binary_nested_in_objects_is_relayed,
     binary_from_the_server_and_binary_answers,
 );

@@ -26,10 +26,12 @@ impl ShardCore {
             Ok(Received::AwaitingAttachments { .. }) => Ok(()),
             Ok(Received::Binary(binary)) => {
                 let packet = binary.packet();
+                let attachments = binary.attachments();
                 let args: Vec<ArgRef<'_>> = binary
                     .args()
                     .map(|a| match a {
-                        SioArg::Json(t) | SioArg::JsonWithBinary(t) => ArgRef::Json(t),
+                        SioArg::Json(t) => ArgRef::Json(t),
+                        SioArg::JsonWithBinary(json) => ArgRef::JsonWithBinary { json, attachments },
                         SioArg::Binary(b) => ArgRef::Binary(b),
                     })
                     .collect();

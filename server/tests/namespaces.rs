@@ -35,6 +35,18 @@ fn start(io: IoChoice) -> TestServer {
         .on("shout", |socket, event| socket.nsp().emit("shout", &event.to_args()));
     };
     handlers(server.namespace("/"));
+    // `tell` (namespace): `io.of(namespace).emit("told")`, acked "ok" or "unknown namespace".
+    server.namespace("/").on("tell", |socket, event| {
+        let name = event.arg(0).and_then(|a| a.as_str()).unwrap_or_default().into_owned();
+        let answer = match socket.ctx().of(&name) {
+            Some(nsp) => {
+                nsp.emit("told", &[]);
+                "ok"
+            }
+            None => "unknown namespace",
+        };
+        socket.ack(event.ack_id(), &[Arg::str(answer)]);
+    });
     handlers(server.namespace("/admin"));
     handlers(server.dynamic_namespace(|name| name.starts_with("/dyn-")));
     TestServer::start(server, config(io, 2))
@@ -115,9 +127,24 @@ fn dynamic_namespaces_are_created_on_demand_on_every_shard(io: IoChoice) {
     }
 }
 
+fn dynamic_namespaces_are_reachable_from_every_shard(io: IoChoice) {
+    let server = start(io);
+    let mut clients = server.connect_spread(2);
+    // Only client 0's shard has a socket on "/dyn-3"; client 1's shard has never seen the namespace,
+    // yet `io.of("/dyn-3")` from there reaches it (the namespace matches the dynamic definition).
+    clients[0].0.join_nsp("/dyn-3", None).unwrap();
+    let welcome = clients[0].0.recv_where(|p| p.nsp == "/dyn-3");
+    assert!(welcome.is_event("welcome"), "{}", welcome.text);
+    let (teller, _, _) = &mut clients[1];
+    assert_eq!(teller.call("tell", r#""/dyn-3""#).str_arg(0), "ok");
+    assert_eq!(clients[0].0.recv_where(|p| p.nsp == "/dyn-3").text, r#"2/dyn-3,["told"]"#);
+    assert_eq!(clients[1].0.call("tell", r#""/elsewhere""#).str_arg(0), "unknown namespace");
+}
+
 on_both_backends!(
     each_namespace_socket_has_its_own_id,
     unknown_namespaces_are_refused_and_the_connection_kept,
     middleware_refusals_carry_message_and_data,
     dynamic_namespaces_are_created_on_demand_on_every_shard,
+    dynamic_namespaces_are_reachable_from_every_shard,
 );

@@ -47,9 +47,11 @@ impl<'a> Ctx<'a> {
         self.core.id
     }
 
-    /// A broadcast operator on a namespace of this server (`io.of(nsp)`), if the namespace exists.
+    /// A broadcast operator on a namespace of this server (`io.of(nsp)`): a defined one, or one a
+    /// dynamic definition accepts (set up on this shard if none of its sockets joined it yet, so that
+    /// the broadcast still reaches the other shards). `None` for any other name.
     pub fn of(&mut self, nsp: &str) -> Option<Operator<'_, 'a>> {
-        let index = self.core.namespace_index(nsp, false)?;
+        let index = self.core.namespace_index(nsp, true)?;
         Some(Operator::new(self, index, BroadcastTarget::default()))
     }
 }

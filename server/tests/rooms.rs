@@ -1,6 +1,7 @@
 //! Rooms over real sockets, on both backends and across shards (protocol notes §4, checklist 29–32):
 //! the own-id room, unions, `except`, sender exclusion, per-namespace rooms, the disconnecting/disconnect
-//! pair, adapter events, and the order of one sender's broadcasts.
+//! pair (a leaving socket neither joins rooms nor hears broadcasts from its `disconnect` handlers),
+//! adapter events, 200 sockets in dense overlapping rooms, and the order of one sender's broadcasts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

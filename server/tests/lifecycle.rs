@@ -1,6 +1,6 @@
 //! How connections end, over real sockets on both backends: graceful shutdown (every client closed with
 //! reason "server shutting down", bounded by the drain time, the port closed), server-side disconnects
-//! of one socket or the whole client (checklist 34), and the heartbeat.
+//! of one socket or the whole client (checklist 34), the heartbeat, and the connect timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -135,7 +135,23 @@ fn a_client_that_stops_answering_pings_times_out(io: IoChoice) {
     assert!(!log.lines().iter().any(|l| l.starts_with(&alive_sid)));
 }
 
+fn a_client_that_joins_no_namespace_is_closed_after_the_connect_timeout(io: IoChoice) {
+    let config = Config { connect_timeout: Duration::from_millis(200), ..config(io, 2) };
+    let server = TestServer::start(server(&Log::default()), config);
+    let mut idle = Client::open(server.addr);
+    let (mut joined, _) = Client::connect(server.addr);
+    let started = std::time::Instant::now();
+    let (ending, texts) = idle.wait_closed();
+    assert_eq!((ending, texts), (Ending::CloseFrame(Some(1000)), vec![]));
+    assert!(started.elapsed() < Duration::from_secs(2), "closed only after {:?}", started.elapsed());
+    // Joining a namespace cleared the timer for good.
+    joined.assert_quiet(Duration::from_millis(300));
+    joined.emit("echo", "1");
+    assert_eq!(joined.recv().text, r#"2["echo-back",1]"#);
+}
+
 on_both_backends!(
+    a_client_that_joins_no_namespace_is_closed_after_the_connect_timeout,
     a_client_that_stops_answering_pings_times_out,
     shutdown_closes_every_client_and_stops_accepting,
     shutdown_is_bounded_by_the_drain_time,

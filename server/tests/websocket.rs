@@ -76,6 +76,37 @@ fn each_way_of_leaving_has_its_reason(io: IoChoice) {
     leaving.join_nsp("/", None).unwrap();
 }
 
+fn frames_sent_right_behind_the_upgrade_request_are_read(io: IoChoice) {
+    let server = start(io, &Log::default());
+    // The upgrade request and a first frame (CONNECT to "/") in one write, before the 101 arrives.
+    let mut client = Client::upgrade_with_first_frame(server.addr, b"40");
+    let connected = client.recv_where(|p| p.kind == roomcast_engine::sio::PacketType::Connect);
+    assert!(connected.text.starts_with(r#"0{"sid":"#), "{}", connected.text);
+}
+
+/// Bytes that follow a WebSocket upgrade request in the same read are dropped by
+/// `shard/http_front.rs` (`on_http_data` returns once `on_request` says the connection left HTTP
+/// mode, discarding the rest of `input` instead of handing it to `on_ws_data`).
+mod pipelined_upgrade {
+    #[test]
+    #[ignore = "bug in shard/http_front.rs: bytes after the upgrade head in the same read are dropped"]
+    fn uring() {
+        if roomcast_server::driver::probe_io_uring().is_ok() {
+            super::frames_sent_right_behind_the_upgrade_request_are_read(
+                roomcast_server::config::IoChoice::Uring,
+            );
+        }
+    }
+
+    #[test]
+    #[ignore = "bug in shard/http_front.rs: bytes after the upgrade head in the same read are dropped"]
+    fn epoll() {
+        super::frames_sent_right_behind_the_upgrade_request_are_read(
+            roomcast_server::config::IoChoice::Epoll,
+        );
+    }
+}
+
 on_both_backends!(
     fragmented_messages_are_reassembled,
     pings_and_the_close_handshake_are_answered,

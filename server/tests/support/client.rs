@@ -102,6 +102,19 @@ impl Client {
 
     /// Sends the upgrade request and reads the `101` head; the Engine.IO open packet is not read yet.
     pub fn upgrade(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
+        Client::upgrade_and_send(addr, headers, None)
+    }
+
+    /// Opens a session whose upgrade request is followed, in the same write, by a text frame.
+    pub fn upgrade_with_first_frame(addr: SocketAddr, text: &[u8]) -> Client {
+        let mut client = Client::upgrade_and_send(addr, &[], Some(text));
+        match client.recv_message() {
+            Ok(Message::Text(open)) if open.starts_with('0') => client,
+            other => panic!("expected the Engine.IO open packet, got {other:?}"),
+        }
+    }
+
+    fn upgrade_and_send(addr: SocketAddr, headers: &[(&str, &str)], first_frame: Option<&[u8]>) -> Client {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_nodelay(true).unwrap();
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -123,7 +136,11 @@ impl Client {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
-        client.write(request.as_bytes());
+        let mut bytes = request.into_bytes();
+        if let Some(text) = first_frame {
+            ws::encode_frame(0x80 | ws::TEXT, text, Some([1, 2, 3, 4]), &mut bytes);
+        }
+        client.write(&bytes);
         let head_end = loop {
             if let Some(i) = client.unread().windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;

@@ -84,8 +84,14 @@ struct Publish<'a> {
     #[serde(default)]
     except: OneOrMany,
     event: String,
-    #[serde(borrow, default)]
+    /// `None` only when the member is absent: `"data":null` is forwarded as a `null` argument.
+    #[serde(borrow, default, deserialize_with = "present")]
     data: Option<&'a RawValue>,
+}
+
+/// Keeps a JSON `null` as `Some("null")` (serde's `Option` would turn it into `None`).
+fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, Default)]
@@ -170,5 +176,8 @@ mod tests {
         let p: Publish<'_> = serde_json::from_str(r#"{"to":["a","b"],"except":["c"],"event":"e"}"#).unwrap();
         assert_eq!(p.to.into_vec(), ["a", "b"]);
         assert_eq!(p.except.into_vec(), ["c"]);
+        assert!(p.data.is_none());
+        let p: Publish<'_> = serde_json::from_str(r#"{"event":"e","data":null}"#).unwrap();
+        assert_eq!(p.data.unwrap().get(), "null");
     }
 }

@@ -50,7 +50,7 @@ impl EncodedPacket {
         out.put_u8(sio::EIO_MESSAGE);
         let mut attachments = Vec::new();
         let out_args: Vec<OutArg<'_>> = args.iter().map(out_arg).collect();
-        // Every argument is valid JSON or plain binary, so this cannot fail (Misuse needs nested placeholders).
+        // Every argument is valid JSON, plain binary, or a checked `JsonWithBinary`: this cannot fail.
         let _ = sio::encode_event_with_binary(nsp, ack_id, event, &out_args, &mut out, &mut attachments);
         Self::with_attachments(out.freeze(), attachments)
     }
@@ -91,6 +91,9 @@ fn out_arg(arg: &Arg) -> OutArg<'_> {
     match arg {
         Arg::Json(text) => OutArg::Json(text),
         Arg::Binary(data) => OutArg::Binary(data.clone()),
+        Arg::JsonWithBinary(nested) => {
+            OutArg::JsonWithBinary { json: nested.json(), attachments: nested.attachments() }
+        }
     }
 }
 
@@ -116,6 +119,7 @@ mod smallvec_args {
         fn text(a: &Arg) -> &[u8] {
             match a {
                 Arg::Json(t) | Arg::Binary(t) => t,
+                Arg::JsonWithBinary(nested) => nested.json(),
             }
         }
         if args.len() <= 4 {

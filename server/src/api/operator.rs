@@ -110,21 +110,18 @@ impl<'c, 'a> Operator<'c, 'a> {
     }
 
     /// Disconnects every targeted socket of this shard (`disconnectSockets`); with `close`, their whole
-    /// connections.
+    /// clients, as [`crate::api::Socket::disconnect`] does.
     pub fn disconnect_sockets(mut self, close: bool) {
         let ids = self.local_ids();
         let nsp = self.nsp;
         let Ctx { core, out } = self.cx;
         for id in ids {
-            let key = core.nsps[nsp as usize].socket(id).map(|s| s.session);
-            core.remove_socket(out, nsp, id, "server namespace disconnect", true);
-            if let (true, Some(key)) = (close, key) {
-                core.close_session(
-                    out,
-                    key,
-                    roomcast_engine::eio::CloseReason::ForcedClose,
-                    "forced server close",
-                );
+            // A socket already gone left with an earlier one of its client (`close`).
+            let Some(key) = core.nsps[nsp as usize].socket(id).map(|s| s.session) else { continue };
+            if close {
+                core.disconnect_client(out, key);
+            } else {
+                core.remove_socket(out, nsp, id, "server namespace disconnect", true);
             }
         }
     }

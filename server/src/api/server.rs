@@ -207,7 +207,10 @@ impl ServerHandle {
         }
     }
 
-    /// Runs `f` on every shard's thread, with that shard's context (control path).
+    /// Runs `f` on every shard's thread, with that shard's context (control path). Meant for the
+    /// shard-local operations (`local_socket_ids`, `sockets_join`, `sockets_leave`,
+    /// `disconnect_sockets`); an `emit` made in `f` already reaches every shard, so emitting from each
+    /// shard's run delivers one copy per shard: use [`ServerHandle::emit`] instead.
     pub fn on_each_shard(&self, f: impl Fn(&mut Ctx<'_>) + Send + Sync + 'static) {
         let f = Arc::new(f);
         for inbox in &self.shared.inboxes {

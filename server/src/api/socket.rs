@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use roomcast_engine::ids::{Sid, SocketId};
+use roomcast_engine::ids::{ShardId, Sid, SocketId};
 use roomcast_engine::rooms::BroadcastTarget;
 
 use super::args::{Arg, ArgRef};
@@ -42,9 +42,16 @@ impl std::fmt::Debug for Ctx<'_> {
 }
 
 impl<'a> Ctx<'a> {
-    /// A broadcast operator on a namespace of this server (`io.of(nsp)`), if the namespace exists.
+    /// The shard (thread) this context belongs to: where the handler runs and its sockets live.
+    pub fn shard(&self) -> ShardId {
+        self.core.id
+    }
+
+    /// A broadcast operator on a namespace of this server (`io.of(nsp)`): a defined one, or one a
+    /// dynamic definition accepts (set up on this shard if none of its sockets joined it yet, so that
+    /// the broadcast still reaches the other shards). `None` for any other name.
     pub fn of(&mut self, nsp: &str) -> Option<Operator<'_, 'a>> {
-        let index = self.core.namespace_index(nsp, false)?;
+        let index = self.core.namespace_index(nsp, true)?;
         Some(Operator::new(self, index, BroadcastTarget::default()))
     }
 }
@@ -54,6 +61,9 @@ pub struct Socket<'a> {
     pub(crate) cx: Ctx<'a>,
     pub(crate) nsp: u32,
     pub(crate) id: SocketId,
+    /// The socket has left its namespace (in `disconnect` handlers and abandoned-ack callbacks): it
+    /// can no longer join rooms or await acks.
+    left: bool,
 }
 
 impl std::fmt::Debug for Socket<'_> {
@@ -64,7 +74,12 @@ impl std::fmt::Debug for Socket<'_> {
 
 impl<'a> Socket<'a> {
     pub(crate) fn new(core: &'a mut ShardCore, out: &'a mut Outbox, nsp: u32, id: SocketId) -> Self {
-        Socket { cx: Ctx { core, out }, nsp, id }
+        Socket { cx: Ctx { core, out }, nsp, id, left: false }
+    }
+
+    /// A socket that has left its namespace but is still addressable (its id, handshake, `auth`).
+    pub(crate) fn leaving(core: &'a mut ShardCore, out: &'a mut Outbox, nsp: u32, id: SocketId) -> Self {
+        Socket { cx: Ctx { core, out }, nsp, id, left: true }
     }
 
     fn state(&self) -> Option<&crate::shard::core::NspSocket> {
@@ -103,8 +118,11 @@ impl<'a> Socket<'a> {
         rooms.rooms_of(self.id).map(|r| r.map(str::to_owned).collect()).unwrap_or_default()
     }
 
-    /// Joins a room (no-op if already in it, or once the socket has left).
+    /// Joins a room (no-op if already in it, or once the socket has left: in `disconnect` handlers).
     pub fn join(&mut self, room: &str) {
+        if self.left {
+            return;
+        }
         let nsp = &mut self.cx.core.nsps[self.nsp as usize];
         if nsp.socket(self.id).is_some() && nsp.rooms.join(self.id, room).is_ok() {
             self.cx.core.drain_adapter_events(self.nsp);
@@ -126,10 +144,12 @@ impl<'a> Socket<'a> {
         self.cx.core.send_to_session(key, &packet);
     }
 
-    /// Sends an event asking for an acknowledgement; `callback` runs with the client's answer, or with
-    /// [`AckError::Timeout`] after `timeout`.
+    /// Sends an event asking for an acknowledgement; `callback` runs once: with the client's answer, with
+    /// [`AckError::Timeout`] after `timeout`, or with [`AckError::Disconnected`] when the socket leaves
+    /// first (right after its `disconnect` handlers). On a socket that has left (in `disconnect`
+    /// handlers too), nothing is sent and `callback` is dropped uncalled.
     pub fn emit_with_ack(&mut self, event: &str, args: &[Arg], timeout: Duration, callback: AckCallback) {
-        let Some(key) = self.state().map(|s| s.session) else { return };
+        let Some(key) = self.state().map(|s| s.session).filter(|_| !self.left) else { return };
         let namespace = &mut self.cx.core.nsps[self.nsp as usize];
         let ack_id = namespace.next_ack_id;
         namespace.next_ack_id += 1;
@@ -191,17 +211,14 @@ impl<'a> Socket<'a> {
     }
 
     /// Disconnects this socket from its namespace (`socket.disconnect()`), sending DISCONNECT; with
-    /// `close`, the whole client connection is closed too.
+    /// `close`, every namespace socket of the client does so (in the order they joined), then the
+    /// connection closes (`socket.disconnect(true)`).
     pub fn disconnect(&mut self, close: bool) {
         let Some(key) = self.state().map(|s| s.session) else { return };
-        self.cx.core.remove_socket(self.cx.out, self.nsp, self.id, "server namespace disconnect", true);
         if close {
-            self.cx.core.close_session(
-                self.cx.out,
-                key,
-                roomcast_engine::eio::CloseReason::ForcedClose,
-                "forced server close",
-            );
+            self.cx.core.disconnect_client(self.cx.out, key);
+        } else {
+            self.cx.core.remove_socket(self.cx.out, self.nsp, self.id, "server namespace disconnect", true);
         }
     }
 }

@@ -41,4 +41,18 @@ impl ShardCore {
             callback(&mut Socket::new(self, out, nsp, id), Err(AckError::Timeout));
         }
     }
+
+    /// The socket is leaving: every ack it still awaits can never arrive, so each callback gets
+    /// [`AckError::Disconnected`] now (rather than a timeout later, or never for an untimed wait). Runs
+    /// after the `disconnect` handlers, while the socket is still addressable but in no room.
+    pub(crate) fn acks_abandoned(&mut self, out: &mut Outbox, nsp: u32, id: SocketId) {
+        let pending =
+            self.nsps.get_mut(nsp as usize).and_then(|n| n.socket_mut(id)).and_then(|s| s.acks.take());
+        let Some(pending) = pending else { return };
+        let mut pending: Vec<_> = pending.into_iter().collect();
+        pending.sort_unstable_by_key(|(ack_id, _)| *ack_id);
+        for (_, callback) in pending {
+            callback(&mut Socket::leaving(self, out, nsp, id), Err(AckError::Disconnected));
+        }
+    }
 }

@@ -26,10 +26,12 @@ impl ShardCore {
             Ok(Received::AwaitingAttachments { .. }) => Ok(()),
             Ok(Received::Binary(binary)) => {
                 let packet = binary.packet();
+                let attachments = binary.attachments();
                 let args: Vec<ArgRef<'_>> = binary
                     .args()
                     .map(|a| match a {
-                        SioArg::Json(t) | SioArg::JsonWithBinary(t) => ArgRef::Json(t),
+                        SioArg::Json(t) => ArgRef::Json(t),
+                        SioArg::JsonWithBinary(json) => ArgRef::JsonWithBinary { json, attachments },
                         SioArg::Binary(b) => ArgRef::Binary(b),
                     })
                     .collect();
@@ -145,8 +147,10 @@ impl ShardCore {
         }
     }
 
-    /// Takes a socket out of its namespace: `disconnecting` (rooms still visible), leave every room,
-    /// `disconnect` (no rooms). `notify` sends DISCONNECT to the client (a server-side disconnect).
+    /// Takes a socket out of its namespace: `disconnecting` (rooms still visible), leave every room and
+    /// the namespace, `disconnect` (no rooms; no broadcast reaches the socket any more, as in socket.io
+    /// where it has left `nsp.sockets`), then pending acks fail. `notify` sends DISCONNECT to the
+    /// client (a server-side disconnect).
     pub(crate) fn remove_socket(
         &mut self,
         out: &mut Outbox,
@@ -161,14 +165,15 @@ impl ShardCore {
         for handler in &def.on_disconnecting {
             handler(&mut Socket::new(self, out, nsp, id), reason);
         }
-        let namespace = &mut self.nsps[nsp as usize];
-        let _ = namespace.rooms.leave_all(id);
+        // Leaves every room (adapter events in the reference order) and the rooms' slab; the socket's
+        // own state stays until the end so that the handlers below still see its id.
+        let _ = self.nsps[nsp as usize].rooms.remove(id);
         self.drain_adapter_events(nsp);
         for handler in &def.on_disconnect {
-            handler(&mut Socket::new(self, out, nsp, id), reason);
+            handler(&mut Socket::leaving(self, out, nsp, id), reason);
         }
+        self.acks_abandoned(out, nsp, id);
         let namespace = &mut self.nsps[nsp as usize];
-        let _ = namespace.rooms.remove(id);
         let name = namespace.name.clone();
         if let Some(entry) = namespace.sockets.get_mut(id.slot() as usize) {
             *entry = None;
@@ -181,6 +186,17 @@ impl ShardCore {
             sio::encode_disconnect(&name, &mut text);
             self.send_to_session(key, &EncodedPacket::from_text(text.freeze()));
         }
+    }
+
+    /// `socket.disconnect(true)` (socket.io's `client._disconnect()`): every namespace socket of the
+    /// client leaves with reason "server namespace disconnect" and a DISCONNECT packet, in the order
+    /// they joined, then the session closes.
+    pub(crate) fn disconnect_client(&mut self, out: &mut Outbox, key: SessionKey) {
+        let sockets = self.session(key).map(|s| s.sockets.clone()).unwrap_or_default();
+        for (nsp, id) in sockets {
+            self.remove_socket(out, nsp, id, "server namespace disconnect", true);
+        }
+        self.close_session(out, key, CloseReason::ForcedClose, "forced server close");
     }
 
     /// Hands the namespace's queued adapter events to its listener.

@@ -69,7 +69,7 @@ impl Namespace {
         self
     }
 
-    /// Handles every event that has no handler of its own (`socket.onAny`).
+    /// Sees every event, before the event's own handler (`socket.onAny`).
     pub fn on_any(&mut self, f: impl Fn(&mut Socket<'_>, &Event<'_>) + Send + Sync + 'static) -> &mut Self {
         self.any_event = Some(Arc::new(f));
         self

@@ -48,13 +48,18 @@ impl ShardCore {
             if session.generation != key.generation {
                 continue;
             }
-            let backlog =
-                session.ws.map_or(0, |conn| out.queued_bytes(conn)) + session.eio.queued_bytes() as u64;
+            // Backlog = bytes an earlier turn could not hand to the kernel (WebSocket: the driver queue
+            // after the last flush), or packets waiting for a GET (polling). Packets queued during this
+            // turn do not count: a burst within one turn is not a slow reader.
+            let backlog = match session.ws {
+                Some(conn) => out.queued_bytes(conn),
+                None => session.eio.queued_bytes() as u64,
+            };
             if volatile && !session.eio.is_writable(backlog + wire <= soft) {
                 stats.volatile_dropped += 1;
                 continue;
             }
-            if backlog + wire > hard {
+            if backlog > hard {
                 slow.push(key);
                 continue;
             }

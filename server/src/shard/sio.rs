@@ -141,8 +141,11 @@ impl ShardCore {
 
     fn dispatch_event(&mut self, out: &mut Outbox, nsp: u32, id: SocketId, event: &Event<'_>) {
         let def = self.nsps[nsp as usize].def.clone();
-        let handler = def.events.get(event.name()).or(def.any_event.as_ref());
-        if let Some(handler) = handler {
+        // As socket.io's `onAny`: the catch-all sees every event, before the event's own handler.
+        if let Some(any) = &def.any_event {
+            any(&mut Socket::new(self, out, nsp, id), event);
+        }
+        if let Some(handler) = def.events.get(event.name()) {
             handler(&mut Socket::new(self, out, nsp, id), event);
         }
     }

@@ -13,6 +13,7 @@
 //!
 //! The method and the outputs are described for users in `docs/LOADGEN.md`.
 
+pub mod client;
 pub mod cpu;
 pub mod delivery;
 pub mod error;

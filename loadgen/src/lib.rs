@@ -20,6 +20,7 @@ pub mod error;
 pub mod ids;
 pub mod latency;
 pub mod report;
+pub mod scenario;
 
 pub use error::Error;
 pub use ids::{PublisherId, RecipientIdx};

@@ -56,7 +56,9 @@ impl Failure {
         let addr = target.addr;
         match self {
             Failure::Connect(e) => crate::Error::Connect(format!("{addr} ({}): {e} {context}", target.url)),
-            Failure::Refused(e) => crate::Error::Refused(format!("{e} (from {}; check --url and --path) {context}", target.url)),
+            Failure::Refused(e) => {
+                crate::Error::Refused(format!("{e} (from {}; check --url and --path) {context}", target.url))
+            }
             Failure::Protocol(e) => crate::Error::Protocol(format!("{e} (from {addr}) {context}")),
             Failure::Closed(e) => crate::Error::Dropped(format!("{e} (from {addr}) {context}")),
             Failure::Timeout(e) => crate::Error::Timeout(format!("{e} (server {addr}) {context}")),

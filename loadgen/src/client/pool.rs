@@ -157,6 +157,11 @@ impl Pool {
         &self.config.target
     }
 
+    /// The handshake limit each connection gets.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.config.handshake_timeout
+    }
+
     /// Connections open or opening.
     pub fn live(&self) -> usize {
         self.live
@@ -183,17 +188,28 @@ impl Pool {
                 addrs.get(self.next_source % addrs.len()).copied()
             }
         };
-        let key_bits = u128::from(splitmix(self.mask_state ^ u64::from(slot)))
-            << 64 | u128::from(splitmix(u64::from(generation) ^ self.config.seed));
+        let key_bits = u128::from(splitmix(self.mask_state ^ u64::from(slot))) << 64
+            | u128::from(splitmix(u64::from(generation) ^ self.config.seed));
         let registered = connect_from(source, self.config.target.addr).and_then(|mut stream| {
-            self.poll.registry().register(&mut stream, Token(slot as usize), Interest::READABLE | Interest::WRITABLE)?;
+            self.poll.registry().register(
+                &mut stream,
+                Token(slot as usize),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
             Ok(stream)
         });
         self.live += 1;
         match registered {
             Ok(stream) => {
                 if let Some(s) = self.slots.get_mut(slot as usize) {
-                    s.conn = Some(Conn { stream, session: Session::new(), key_bits, scheduled, tag, dirty: false });
+                    s.conn = Some(Conn {
+                        stream,
+                        session: Session::new(),
+                        key_bits,
+                        scheduled,
+                        tag,
+                        dirty: false,
+                    });
                 }
                 let deadline = self.epoch.now().plus_micros(micros(self.config.handshake_timeout));
                 self.handshake_deadlines.push_back((deadline, id));
@@ -259,7 +275,11 @@ impl Pool {
     /// One loop turn: writes queued bytes, sleeps until a socket is ready or `wake_at` (run time;
     /// at most 250 ms), reads everything available, calls `on_delivery` for each event delivered,
     /// expires handshake and close deadlines, and writes again. Fails only if epoll itself fails.
-    pub fn turn(&mut self, wake_at: Option<RunMicros>, on_delivery: &mut dyn FnMut(Delivery<'_>)) -> Result<(), Error> {
+    pub fn turn(
+        &mut self,
+        wake_at: Option<RunMicros>,
+        on_delivery: &mut dyn FnMut(Delivery<'_>),
+    ) -> Result<(), Error> {
         self.flush_dirty();
         let now = self.epoch.now();
         let pool_due = [self.handshake_deadlines.front(), self.close_deadlines.front()]
@@ -282,7 +302,11 @@ impl Pool {
         }
         let ready: Vec<(Token, bool)> = Vec::new();
         let mut ready = ready;
-        ready.extend(self.events.iter().map(|e| (e.token(), e.is_error() || e.is_read_closed() || e.is_write_closed())));
+        ready.extend(
+            self.events
+                .iter()
+                .map(|e| (e.token(), e.is_error() || e.is_read_closed() || e.is_write_closed())),
+        );
         for (token, hangup) in ready {
             if token == TIMER {
                 self.timer.acknowledge();
@@ -356,9 +380,15 @@ impl Pool {
                 SessionEvent::Event(text) => on_delivery(Delivery { conn: id, tag, text, at }),
                 SessionEvent::Connected => {
                     *ready += 1;
-                    notices.push_back(Notice::Connected { conn: id, tag, handshake_micros: at.micros_since(scheduled) });
+                    notices.push_back(Notice::Connected {
+                        conn: id,
+                        tag,
+                        handshake_micros: at.micros_since(scheduled),
+                    });
                 }
-                SessionEvent::Ack { id: ack, error } => notices.push_back(Notice::Ack { conn: id, tag, id: ack, error }),
+                SessionEvent::Ack { id: ack, error } => {
+                    notices.push_back(Notice::Ack { conn: id, tag, id: ack, error })
+                }
                 SessionEvent::Closed => closed = true,
             })?;
             if closed {
@@ -451,7 +481,8 @@ impl Pool {
     }
 
     fn remove(&mut self, id: ConnId) {
-        let Some(slot) = self.slots.get_mut(id.slot as usize).filter(|s| s.generation == id.generation) else {
+        let Some(slot) = self.slots.get_mut(id.slot as usize).filter(|s| s.generation == id.generation)
+        else {
             return;
         };
         let Some(mut c) = slot.conn.take() else { return };

@@ -120,15 +120,14 @@ impl Session {
         }
         let Session { phase, decoder, out, .. } = self;
         let mut failure = None;
-        let result = decoder.handle_bytes(input, |event| {
-            match on_frame(phase, out, event, cx, &mut on_event) {
+        let result =
+            decoder.handle_bytes(input, |event| match on_frame(phase, out, event, cx, &mut on_event) {
                 Ok(()) => Ok(()),
                 Err(f) => {
                     failure = Some(f);
                     Err(roomcast_engine::Error::Misuse("stop"))
                 }
-            }
-        });
+            });
         match (failure, result) {
             (Some(f), _) => Err(f),
             (None, Err(e)) => Err(Failure::Protocol(format!("WebSocket: {e}"))),
@@ -139,7 +138,14 @@ impl Session {
     /// Queues an EVENT `name` with raw JSON `args`, asking for an ack when `want_ack`; returns the ack
     /// id used. Valid in `Ready` only (the caller checks). Cost: two copies of the packet (encode and
     /// mask).
-    pub fn emit(&mut self, namespace: &str, name: &str, args: &[&[u8]], want_ack: bool, mask_state: &mut u64) -> Option<u64> {
+    pub fn emit(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        args: &[&[u8]],
+        want_ack: bool,
+        mask_state: &mut u64,
+    ) -> Option<u64> {
         let id = want_ack.then(|| {
             let id = self.next_ack;
             self.next_ack += 1;
@@ -157,7 +163,8 @@ impl Session {
         let mut text = BytesMut::from(&b"4"[..]);
         sio::encode_disconnect(namespace, &mut text);
         send_text(&mut self.out, &text, mask_state);
-        let _ = encode_client_frame(Opcode::Close, &1000u16.to_be_bytes(), next_mask(mask_state), &mut self.out);
+        let _ =
+            encode_client_frame(Opcode::Close, &1000u16.to_be_bytes(), next_mask(mask_state), &mut self.out);
         self.phase = Phase::Closing;
     }
 }
@@ -216,7 +223,9 @@ fn on_frame(
                 return Ok(());
             }
             let code = code.map_or_else(|| "no code".to_string(), |c| c.to_string());
-            return Err(Failure::Closed(format!("WebSocket close frame ({code}) {reason}").trim_end().to_string()));
+            return Err(Failure::Closed(
+                format!("WebSocket close frame ({code}) {reason}").trim_end().to_string(),
+            ));
         }
     };
     let (&kind, rest) = text.split_first().ok_or(Failure::Protocol("empty Engine.IO packet".into()))?;
@@ -239,7 +248,9 @@ fn on_frame(
         (b'1', Phase::Closing) => on_event(SessionEvent::Closed),
         (b'1', _) => return Err(Failure::Closed("Engine.IO close packet".into())),
         (b'3' | b'6', _) => {}
-        _ => return Err(Failure::Protocol(format!("unexpected Engine.IO packet type {:?}", char::from(kind)))),
+        _ => {
+            return Err(Failure::Protocol(format!("unexpected Engine.IO packet type {:?}", char::from(kind))))
+        }
     }
     Ok(())
 }
@@ -267,7 +278,10 @@ fn on_socketio(
         }
         (PacketType::ConnectError, _) => {
             let why = String::from_utf8_lossy(packet.payload().unwrap_or_default()).into_owned();
-            return Err(Failure::Refused(format!("Socket.IO CONNECT_ERROR for namespace {}: {why}", cx.namespace)));
+            return Err(Failure::Refused(format!(
+                "Socket.IO CONNECT_ERROR for namespace {}: {why}",
+                cx.namespace
+            )));
         }
         (PacketType::Ack, Phase::Ready | Phase::Closing) => {
             let Some(id) = packet.ack_id() else { return Ok(()) };
@@ -347,7 +361,12 @@ mod tests {
             assert_eq!(failure, None);
             assert_eq!(
                 seen,
-                ["Connected", r#"2["m","rc1.1.2.3.x"]"#, "Ack { id: 0, error: false }", "Ack { id: 1, error: true }"]
+                [
+                    "Connected",
+                    r#"2["m","rc1.1.2.3.x"]"#,
+                    "Ack { id: 0, error: false }",
+                    "Ack { id: 1, error: true }"
+                ]
             );
             assert_eq!(s.phase(), Phase::Ready);
             // Sent: the request, CONNECT `40` and the pong `3`, each a masked text frame.
@@ -374,12 +393,18 @@ mod tests {
         let mut cx = Context { namespace: "/", key: key(), mask_state: &mut mask };
         let mut refused = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 40\r\n\r\n{\"code\":0,\"message\":\"Transport unknown\"}".to_vec();
         let f = s.handle_bytes(&mut refused, &mut cx, |_| {}).unwrap_err();
-        assert_eq!(f.to_string(), r#"WebSocket handshake answered HTTP 400 Bad Request: {"code":0,"message":"Transport unknown"}"#);
+        assert_eq!(
+            f.to_string(),
+            r#"WebSocket handshake answered HTTP 400 Bad Request: {"code":0,"message":"Transport unknown"}"#
+        );
 
         let (_, mut input) = upgraded();
         input.extend(frames(&["0{}", r#"44{"message":"Invalid namespace"}"#]));
         let (_, failure, _) = feed(&input, 3);
-        assert!(matches!(failure, Some(Failure::Refused(ref m)) if m.contains("Invalid namespace")), "{failure:?}");
+        assert!(
+            matches!(failure, Some(Failure::Refused(ref m)) if m.contains("Invalid namespace")),
+            "{failure:?}"
+        );
 
         let (_, mut input) = upgraded();
         input.extend(frames(&["0{}", r#"40{"sid":"a"}"#, "41"]));

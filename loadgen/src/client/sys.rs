@@ -23,7 +23,9 @@ pub fn connect_from(source: Option<Ipv4Addr>, to: SocketAddr) -> io::Result<TcpS
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "source addresses need an IPv4 server"));
     };
     // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0)
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -41,7 +43,11 @@ pub fn connect_from(source: Option<Ipv4Addr>, to: SocketAddr) -> io::Result<TcpS
     let remote = sockaddr_in(*to4.ip(), to4.port());
     // SAFETY: as for bind.
     let rc = unsafe {
-        libc::connect(fd, (&raw const remote).cast(), std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
+        libc::connect(
+            fd,
+            (&raw const remote).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
     };
     if rc != 0 {
         let e = io::Error::last_os_error();
@@ -66,7 +72,13 @@ fn sockaddr_in(ip: Ipv4Addr, port: u16) -> libc::sockaddr_in {
 fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: `value` is a valid c_int for the duration of the call and its size is passed.
     let rc = unsafe {
-        libc::setsockopt(fd, level, name, (&raw const value).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
     };
     if rc == 0 {
         Ok(())
@@ -89,7 +101,8 @@ impl WakeTimer {
     /// A disarmed non-blocking timer for the run whose epoch is `epoch`.
     pub fn new(epoch: RunEpoch) -> io::Result<WakeTimer> {
         // SAFETY: plain timerfd_create(2) call; the result is checked before use.
-        let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
+        let fd =
+            unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }

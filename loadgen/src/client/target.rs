@@ -47,7 +47,8 @@ impl Target {
         if authority.is_empty() || authority.contains('@') {
             return Err(bad("expected a host (and no user info)"));
         }
-        let (host_part, port) = split_port(authority).ok_or_else(|| bad("the port must be a number 1-65535"))?;
+        let (host_part, port) =
+            split_port(authority).ok_or_else(|| bad("the port must be a number 1-65535"))?;
         let port = port.unwrap_or(default_port);
         let host_name = host_part.trim_start_matches('[').trim_end_matches(']');
         if host_name.is_empty() {
@@ -86,11 +87,8 @@ impl Target {
 
 /// `host:port`, `[v6]:port`, `host` → (host, port).
 fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
-    let port_at = if authority.starts_with('[') {
-        authority.find("]:").map(|i| i + 1)
-    } else {
-        authority.rfind(':')
-    };
+    let port_at =
+        if authority.starts_with('[') { authority.find("]:").map(|i| i + 1) } else { authority.rfind(':') };
     match port_at {
         None => Some((authority, None)),
         Some(i) => {
@@ -120,7 +118,10 @@ mod tests {
     fn urls_give_address_host_namespace_and_path() {
         let t = Target::parse("http://127.0.0.1:3000", DEFAULT_EIO_PATH).unwrap();
         assert_eq!(t.addr, "127.0.0.1:3000".parse().unwrap());
-        assert_eq!((t.host.as_str(), t.path.as_str(), t.namespace.as_str()), ("127.0.0.1:3000", "/socket.io/", "/"));
+        assert_eq!(
+            (t.host.as_str(), t.path.as_str(), t.namespace.as_str()),
+            ("127.0.0.1:3000", "/socket.io/", "/")
+        );
         let t = Target::parse("ws://[::1]:8080/admin/", "/rt").unwrap();
         assert_eq!(t.addr, "[::1]:8080".parse().unwrap());
         assert_eq!((t.path.as_str(), t.namespace.as_str()), ("/rt/", "/admin"));

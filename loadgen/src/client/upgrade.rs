@@ -92,7 +92,11 @@ impl ResponseHeadReader {
     /// `Ok(Some(n))`: an acceptable 101 ended `n` bytes into `input`; the rest is WebSocket data.
     /// `Err`: refused or malformed (a head over [`MAX_RESPONSE_HEAD`] is malformed).
     /// Cost: O(input) plus one scan of the head when it completes.
-    pub fn handle_bytes(&mut self, input: &[u8], key: &WebSocketKey) -> Result<Option<usize>, UpgradeRefusal> {
+    pub fn handle_bytes(
+        &mut self,
+        input: &[u8],
+        key: &WebSocketKey,
+    ) -> Result<Option<usize>, UpgradeRefusal> {
         // Look for the blank line across the boundary with what we already hold.
         let before = self.head.len();
         let overlap = before.saturating_sub(3);
@@ -201,9 +205,13 @@ mod tests {
         let expected = UpgradeRefusal::Status { code: 400, reason: "Bad Request".into() };
         assert_eq!(read_every_way(refused, &key), Err(expected));
         assert!(matches!(read_every_way(&response("wrong", ""), &key), Err(UpgradeRefusal::Malformed(_))));
-        let deflate = response("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+        let deflate =
+            response("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "Sec-WebSocket-Extensions: permessage-deflate\r\n");
         assert!(matches!(read_every_way(&deflate, &key), Err(UpgradeRefusal::Malformed(_))));
-        assert!(matches!(read_every_way(b"SSH-2.0-OpenSSH\r\n\r\n", &key), Err(UpgradeRefusal::Malformed(_))));
+        assert!(matches!(
+            read_every_way(b"SSH-2.0-OpenSSH\r\n\r\n", &key),
+            Err(UpgradeRefusal::Malformed(_))
+        ));
         let endless = vec![b'a'; MAX_RESPONSE_HEAD + 10];
         assert!(matches!(read_every_way(&endless, &key), Err(UpgradeRefusal::Malformed(_))));
     }
@@ -214,7 +222,8 @@ mod tests {
         let mut out = BytesMut::new();
         write_upgrade_request(&target, &WebSocketKey(*RFC_KEY), &mut out);
         let text = std::str::from_utf8(&out).unwrap();
-        assert!(text.starts_with("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n"));
+        assert!(text
+            .starts_with("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n"));
         assert!(text.contains("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
     }

@@ -1,4 +1,4 @@
-//! The binary: scenario subcommands refuse clearly for now; `report` overlays runs from files.
+//! The binary: every scenario refuses a wrong URL at once; `report` overlays runs from files.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (COMMON.md); helpers too
 
 mod common;

@@ -289,18 +289,7 @@ fn idle_spec(args: IdleArgs) -> anyhow::Result<(Spec, Outputs)> {
 
 /// Runs a scenario with a watchdog, then prints the table, the notes, the JSON line and the plot.
 fn run_scenario(spec: &Spec, outputs: &Outputs) -> anyhow::Result<()> {
-    let deadline = spec.global_deadline();
-    std::thread::Builder::new()
-        .name("watchdog".into())
-        .spawn(move || {
-            std::thread::sleep(deadline);
-            eprintln!(
-                "roomcast-loadgen: error: timed out: the run did not end within its global deadline of {:.0} s",
-                deadline.as_secs_f64()
-            );
-            std::process::exit(2);
-        })
-        .context("starting the watchdog thread")?;
+    scenario::spawn_watchdog(spec.global_deadline())?;
     let common = spec.common();
     let mut reporter =
         Reporter::new(&common.label, common.quiet, outputs.hlog.as_deref(), outputs.server_pid)?;

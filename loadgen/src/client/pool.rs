@@ -92,6 +92,9 @@ struct Conn {
     dirty: bool,
 }
 
+// Per-connection budget: socket, frame decoder, output buffer handle, ids and times.
+const _: () = assert!(std::mem::size_of::<Conn>() <= 256);
+
 #[derive(Debug, Default)]
 struct Slot {
     generation: u32,
@@ -114,6 +117,8 @@ pub struct Pool {
     handshake_deadlines: VecDeque<(RunMicros, ConnId)>,
     close_deadlines: VecDeque<(RunMicros, ConnId)>,
     read_buf: Box<[u8]>,
+    /// Readiness of the last poll, copied out so handling may borrow the pool (reused every turn).
+    ready_tokens: Vec<(Token, bool)>,
     mask_state: u64,
     next_source: usize,
     live: usize,
@@ -145,6 +150,7 @@ impl Pool {
             handshake_deadlines: VecDeque::new(),
             close_deadlines: VecDeque::new(),
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            ready_tokens: Vec::new(),
             mask_state,
             next_source: 0,
             live: 0,
@@ -188,8 +194,8 @@ impl Pool {
                 addrs.get(self.next_source % addrs.len()).copied()
             }
         };
-        let key_bits = u128::from(splitmix(self.mask_state ^ u64::from(slot))) << 64
-            | u128::from(splitmix(u64::from(generation) ^ self.config.seed));
+        let key_bits = (u128::from(splitmix(self.config.seed ^ u64::from(slot))) << 64)
+            | u128::from(splitmix(self.mask_state ^ u64::from(generation)));
         let registered = connect_from(source, self.config.target.addr).and_then(|mut stream| {
             self.poll.registry().register(
                 &mut stream,
@@ -198,9 +204,9 @@ impl Pool {
             )?;
             Ok(stream)
         });
-        self.live += 1;
         match registered {
             Ok(stream) => {
+                self.live += 1;
                 if let Some(s) = self.slots.get_mut(slot as usize) {
                     s.conn = Some(Conn {
                         stream,
@@ -215,7 +221,6 @@ impl Pool {
                 self.handshake_deadlines.push_back((deadline, id));
             }
             Err(e) => {
-                self.live -= 1;
                 self.release_slot(slot);
                 let from = source.map_or_else(String::new, |s| format!(" from {s}"));
                 self.notices.push_back(Notice::Failed {
@@ -300,20 +305,21 @@ impl Pool {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
-        let ready: Vec<(Token, bool)> = Vec::new();
-        let mut ready = ready;
+        let mut ready = std::mem::take(&mut self.ready_tokens);
+        ready.clear();
         ready.extend(
             self.events
                 .iter()
                 .map(|e| (e.token(), e.is_error() || e.is_read_closed() || e.is_write_closed())),
         );
-        for (token, hangup) in ready {
+        for &(token, hangup) in &ready {
             if token == TIMER {
                 self.timer.acknowledge();
                 continue;
             }
             self.handle_ready(token.0, hangup, on_delivery);
         }
+        self.ready_tokens = ready;
         self.expire_deadlines();
         self.flush_dirty();
         Ok(())
@@ -426,18 +432,16 @@ impl Pool {
         Ok(())
     }
 
+    /// Writes every connection that has bytes queued. Failing ones are removed (nothing new gets
+    /// queued meanwhile), and the list keeps its allocation.
     fn flush_dirty(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for id in &dirty {
-            if let Err(failure) = self.flush(*id) {
-                self.fail(*id, failure);
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for id in dirty.drain(..) {
+            if let Err(failure) = self.flush(id) {
+                self.fail(id, failure);
             }
         }
-        let mut dirty = dirty;
-        dirty.clear();
-        if self.dirty.is_empty() {
-            self.dirty = dirty;
-        }
+        self.dirty = dirty;
     }
 
     fn expire_deadlines(&mut self) {

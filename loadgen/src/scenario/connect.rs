@@ -38,7 +38,10 @@ pub fn run_slice(spec: &ConnectSpec, slice: Slice, link: &mut dyn Link) -> Resul
     }
     let rooms = c.rooms.max(1);
     let cap = slice.share(c.conns.max(1)).max(1) as usize;
-    let mut pool = Pool::new(pool_config(c, c.conns)?, link.epoch())?;
+    // Closed connections hold their port for a minute (TIME_WAIT): size the source addresses for
+    // a minute of churn, not just for the connections open at once.
+    let churn = (spec.rate * 60.0).min(f64::from(u32::MAX)) as u32;
+    let mut pool = Pool::new(pool_config(c, c.conns.max(churn))?, link.epoch())?;
     let start = wait_for_start(&mut pool, link)?;
     let meter = CpuMeter::start()?;
     let epoch = link.epoch();

@@ -351,6 +351,23 @@ pub fn ensure_fd_limit(conns: u32) -> Result<(), Error> {
     Ok(())
 }
 
+/// Ends this process with a one-line error if it is still running `deadline` from now: the last
+/// guard against a hang, whatever the phase. Exit status 2.
+pub fn spawn_watchdog(deadline: Duration) -> Result<(), Error> {
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(deadline);
+            eprintln!(
+                "roomcast-loadgen: error: timed out: the run did not end within its global deadline of {:.0} s",
+                deadline.as_secs_f64()
+            );
+            std::process::exit(2);
+        })
+        .map(drop)
+        .map_err(Error::Io)
+}
+
 /// The end of a run, ready to print: the summary (table and JSON line), keys appended to the JSON
 /// line, lines to print under the table, and why the run failed (non-zero exit) if it did.
 #[derive(Debug, Clone)]

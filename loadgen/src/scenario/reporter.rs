@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::client::sys::rss_kib;
 use crate::cpu::CpuTimes;
@@ -151,11 +151,6 @@ impl Reporter {
             hlog.finish()?;
         }
         Ok(())
-    }
-
-    /// How long since the run epoch.
-    pub fn elapsed(&self) -> Duration {
-        Duration::from_micros(self.epoch.now().as_micros())
     }
 
     fn sample_rss(&self) -> Option<u64> {

@@ -81,6 +81,7 @@ pub fn run_worker() -> Result<(), Error> {
     let task: WorkerTask = serde_json::from_slice(&line)
         .map_err(|e| Error::Worker(format!("unreadable task from the parent: {e}")))?;
     crate::client::sys::set_nonblocking(0)?;
+    super::spawn_watchdog(task.spec.global_deadline())?;
     let mut link = WorkerLink {
         epoch: RunEpoch::from_monotonic_nanos(task.epoch_nanos),
         input,
@@ -158,8 +159,13 @@ impl Link for WorkerLink<'_> {
             received: counters.deliveries_received,
             cpu_busy_micros: cpu,
         };
-        // Setup lines may be throttled; intervals never are.
-        self.send(&ToParent::Interval { snapshot, counters })
+        self.send(&ToParent::Interval { snapshot, counters })?;
+        // Once a second, make sure there is still a parent to report to.
+        let mut probe = Vec::new();
+        match self.input.read_until(b'\n', &mut probe) {
+            Ok(0) => Err(Error::Worker("the parent process went away".into())),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::client::sys::rss_kib;
 use crate::cpu::CpuTimes;
@@ -35,6 +35,11 @@ pub struct Reporter {
     server_pid: Option<u32>,
     rss: RssReadings,
     last_setup_line: Option<RunMicros>,
+    workers: bool,
+}
+
+fn own_busy() -> Duration {
+    CpuTimes::of_self().map(|t| t.busy()).unwrap_or_default()
 }
 
 impl std::fmt::Debug for Reporter {
@@ -78,6 +83,7 @@ impl Reporter {
             server_pid,
             rss: RssReadings { before, ..RssReadings::default() },
             last_setup_line: None,
+            workers: false,
         })
     }
 
@@ -98,11 +104,23 @@ impl Reporter {
         }
     }
 
+    /// Progress counters will come from worker processes (their CPU counted from their ready time).
+    pub fn use_workers(&mut self) {
+        self.workers = true;
+    }
+
     /// Every connection is up: samples the server's RSS (if watched) and starts the measured intervals.
     pub fn mark_ready(&mut self, start: RunMicros) {
         self.rss.ready = self.sample_rss();
         self.recorder.rotate(start);
         self.meter = ProgressMeter::new(start);
+        // The first progress line's CPU counts from here, not from the start of the setup. (Workers
+        // report their CPU counted from their own ready time, so for them the baseline is zero.)
+        let baseline = ProgressCounters {
+            cpu_busy: Some(if self.workers { Duration::ZERO } else { own_busy() }),
+            ..ProgressCounters::default()
+        };
+        let _ = self.meter.line(start, baseline, &LatencyHistogram::new());
     }
 
     /// Adds latencies from a slice to the current interval and the overall histogram.
@@ -123,7 +141,7 @@ impl Reporter {
             hlog.append(&interval, Some(&self.label))?;
         }
         if counters.cpu_busy.is_none() {
-            counters.cpu_busy = CpuTimes::of_self().ok().map(|t| t.busy());
+            counters.cpu_busy = Some(own_busy());
         }
         let line = self.meter.line(now, counters, &interval.histogram);
         if !self.quiet {

@@ -25,6 +25,9 @@ use crate::latency::{IntervalSnapshot, RunEpoch, RunMicros};
 use crate::report::ProgressCounters;
 use crate::Error;
 
+/// How long after the workers' one-second boundaries the parent closes its own interval.
+const TICK_LAG_MICROS: u64 = 200_000;
+
 /// The hidden subcommand a worker runs.
 pub const WORKER_SUBCOMMAND: &str = "worker";
 
@@ -88,6 +91,7 @@ pub fn run_worker() -> Result<(), Error> {
         pending: Vec::new(),
         start: None,
         out: std::io::stdout(),
+        cpu_at_ready: Duration::ZERO,
     };
     let result = super::ensure_fd_limit(task.slice.share(task.spec.total_conns()))
         .and_then(|()| super::run_slice(&task.spec, task.slice, &mut link));
@@ -105,6 +109,7 @@ struct WorkerLink<'a> {
     pending: Vec<u8>,
     start: Option<RunMicros>,
     out: std::io::Stdout,
+    cpu_at_ready: Duration,
 }
 
 impl WorkerLink<'_> {
@@ -128,6 +133,7 @@ impl Link for WorkerLink<'_> {
     }
 
     fn ready(&mut self) -> Result<(), Error> {
+        self.cpu_at_ready = CpuTimes::of_self().map(|t| t.busy()).unwrap_or_default();
         self.send(&ToParent::Ready)
     }
 
@@ -151,7 +157,9 @@ impl Link for WorkerLink<'_> {
     }
 
     fn interval(&mut self, snapshot: IntervalSnapshot, counters: ProgressCounters) -> Result<(), Error> {
-        let cpu = CpuTimes::of_self().ok().map(|t| u64::try_from(t.busy().as_micros()).unwrap_or(u64::MAX));
+        let cpu = CpuTimes::of_self().ok().map(|t| {
+            u64::try_from(t.busy().saturating_sub(self.cpu_at_ready).as_micros()).unwrap_or(u64::MAX)
+        });
         let counters = WireCounters {
             up: counters.connections_up,
             target: counters.connections_target,
@@ -276,6 +284,7 @@ pub fn run_parent(spec: &Spec, processes: u32, reporter: &mut Reporter) -> Resul
         });
     }
     drop(tx);
+    reporter.use_workers();
     let result = supervise(&mut workers, &rx, reporter, deadline);
     stop_all(&mut workers);
     result?;
@@ -369,7 +378,8 @@ fn supervise(
             }
             reporter.mark_ready(start);
             started = Some(start);
-            next_tick = start.plus_micros(1_000_000);
+            // Tick a little after the workers close each second, so that second's intervals are in.
+            next_tick = start.plus_micros(1_000_000 + TICK_LAG_MICROS);
         }
         let now = epoch.now();
         if started.is_some() && now >= next_tick {

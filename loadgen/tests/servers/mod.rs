@@ -91,16 +91,20 @@ pub fn roomcast_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
+            // This test binary lives in <target>/<profile dir>/deps/: build roomcast into the same place.
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap();
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev",
+                Some(other) => other,
+            };
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "-p", "roomcast-server", "--bin", "roomcast"])
+                .args(["build", "-p", "roomcast-server", "--bin", "roomcast", "--profile", profile])
                 .current_dir(workspace())
                 .status()
                 .expect("running cargo build for roomcast");
             assert!(status.success(), "building roomcast failed");
-            // This test binary lives in <target>/<profile>/deps/.
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().unwrap().parent().unwrap();
             let binary = profile_dir.join("roomcast");
             assert!(binary.exists(), "no roomcast binary at {}", binary.display());
             binary

@@ -58,6 +58,9 @@ pub enum PeerMisbehaved {
     // --- HTTP/1.1 request head (appended)
     #[error("HTTP Transfer-Encoding is not supported; bodies need Content-Length")]
     HttpTransferEncoding,
+    // --- WebSocket, client role (appended)
+    #[error("WebSocket frame from server is masked")]
+    WsMasked,
 }
 
 /// Limits a peer can exceed; each is a configuration field with a documented default.
@@ -95,6 +98,7 @@ impl Error {
             Error::PeerMisbehaved(
                 PeerMisbehaved::WsProtocol(_)
                 | PeerMisbehaved::WsUnmasked
+                | PeerMisbehaved::WsMasked
                 | PeerMisbehaved::HttpMalformed(_)
                 | PeerMisbehaved::HttpVersion
                 | PeerMisbehaved::HttpTransferEncoding,

@@ -4,6 +4,13 @@
 //! [`Error::BadToken`], never a panic; files and worker messages fail with [`Error::Histogram`],
 //! [`Error::Hlog`], [`Error::BadFile`], [`Error::Json`] or [`Error::Io`]; [`Error::Misuse`] is a bug in the scenario code
 //! that drives this library (an index out of range) and never comes from network bytes.
+//!
+//! A run against a server fails with one of the run variants, each a one-line sentence for the user
+//! that says who is at fault: [`Error::Usage`] (flags, URL, config file), [`Error::Connect`] (nothing
+//! listens or the network refuses), [`Error::Refused`] (the server answered but turned the handshake
+//! down), [`Error::Dropped`] (the server closed a connection mid-run), [`Error::Protocol`] (the
+//! server broke the protocol), [`Error::Timeout`] (a phase missed its deadline), [`Error::Worker`]
+//! (a worker process failed or vanished).
 
 use std::fmt;
 
@@ -28,6 +35,20 @@ pub enum Error {
     Io(std::io::Error),
     /// The scenario code called this library wrongly (index out of range, unknown handle).
     Misuse(&'static str),
+    /// A flag, the URL or a config file is wrong; the text says which and why.
+    Usage(String),
+    /// A TCP connection to the server could not be made (refused, unreachable, out of ports).
+    Connect(String),
+    /// The server answered but refused: an HTTP status other than 101, or a Socket.IO CONNECT_ERROR.
+    Refused(String),
+    /// The server closed a connection that the run still needed.
+    Dropped(String),
+    /// The server sent something the protocol does not allow.
+    Protocol(String),
+    /// A phase of the run did not finish by its deadline.
+    Timeout(String),
+    /// A worker process failed, exited early or sent something unreadable.
+    Worker(String),
 }
 
 impl fmt::Display for Error {
@@ -40,6 +61,13 @@ impl fmt::Display for Error {
             Error::Json(e) => write!(f, "bad JSON summary line: {e}"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
             Error::Misuse(why) => write!(f, "load generator misuse: {why}"),
+            Error::Usage(why) => f.write_str(why),
+            Error::Connect(why) => write!(f, "cannot connect: {why}"),
+            Error::Refused(why) => write!(f, "server refused: {why}"),
+            Error::Dropped(why) => write!(f, "server dropped a connection: {why}"),
+            Error::Protocol(why) => write!(f, "server broke the protocol: {why}"),
+            Error::Timeout(why) => write!(f, "timed out: {why}"),
+            Error::Worker(why) => write!(f, "worker process failed: {why}"),
         }
     }
 }

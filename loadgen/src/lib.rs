@@ -13,12 +13,14 @@
 //!
 //! The method and the outputs are described for users in `docs/LOADGEN.md`.
 
+pub mod client;
 pub mod cpu;
 pub mod delivery;
 pub mod error;
 pub mod ids;
 pub mod latency;
 pub mod report;
+pub mod scenario;
 
 pub use error::Error;
 pub use ids::{PublisherId, RecipientIdx};

@@ -1,5 +1,6 @@
-//! The `roomcast-loadgen` binary: scenario subcommands (their network engine is still to come) and
-//! `report`, which reads interval logs and JSON summary lines back into one table and one plot.
+//! The `roomcast-loadgen` binary: the scenario subcommands (fanout, verify, connect, idle), `report`,
+//! which reads interval logs and JSON summary lines back into one table and one plot, and the hidden
+//! `worker` subcommand the load generator starts itself as.
 //!
 //! See docs/LOADGEN.md for the method and the outputs.
 
@@ -10,6 +11,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use roomcast_loadgen::report::{self, PlotOptions};
+use roomcast_loadgen::scenario::{
+    self, AppConfig, Common, ConnectSpec, FanoutSpec, IdleSpec, Reporter, Spec, VerifySpec,
+};
 
 /// Load generator for Socket.IO servers. Latency is open loop: measured from each message's
 /// scheduled send time, so a stall anywhere shows in the tail. The load generator reports its own
@@ -36,24 +40,33 @@ enum Command {
     Idle(IdleArgs),
     /// Merge `.hlog` interval logs and JSON summary lines into one table (stdout) and one overlay plot.
     Report(ReportArgs),
+    /// Internal: one worker process of a run (started by the load generator itself).
+    #[command(name = "worker", hide = true)]
+    Worker,
 }
 
 /// Flags every scenario takes.
 #[derive(Debug, Args)]
 struct CommonArgs {
-    /// Socket.IO server to load.
+    /// Socket.IO server to load: http://host:port, with a path to use a namespace (http://host:port/admin).
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     url: String,
-    /// Connections to open.
+    /// Engine.IO path on the server.
+    #[arg(long, default_value = "/socket.io/")]
+    path: String,
+    /// Connections to open (fanout: receivers, publishers come on top; connect: most open at once).
     #[arg(long, default_value_t = 1_000)]
     conns: u32,
     /// Rooms to spread the connections over.
     #[arg(long, default_value_t = 10)]
     rooms: u32,
+    /// Rooms each connection joins, chosen from --seed [default: 1; verify: 3].
+    #[arg(long)]
+    rooms_per_conn: Option<u32>,
     /// Measured duration: 30s, 2m, 500ms, 1h (a bare number is seconds).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     duration: Duration,
-    /// Seed for room assignment and payloads, so a run can be repeated exactly.
+    /// Seed for room assignment and message targets, so a run can be repeated exactly.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Name of this run in tables and plots (default: the scenario name).
@@ -68,36 +81,64 @@ struct CommonArgs {
     /// Write the latency-by-percentile plot (self-contained SVG) to FILE.
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
+    /// New connections per second while setting up.
+    #[arg(long, default_value_t = 2_000.0)]
+    ramp_rate: f64,
+    /// Spread connections over source addresses 127.0.0.1..=N (0: one per 20,000 connections on loopback).
+    #[arg(long, default_value_t = 0)]
+    source_addrs: u32,
+    /// Connections per process; beyond, the load generator starts worker processes (at most 19000).
+    #[arg(long, default_value_t = 15_000)]
+    conns_per_process: u32,
+    /// Limit on each connection's handshake (TCP, upgrade, Engine.IO and Socket.IO opens).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+    /// TOML file naming the server's join/leave/publish events and argument shapes (see docs/LOADGEN.md);
+    /// default: Roomcast's built-in app.
+    #[arg(long, value_name = "FILE")]
+    app_config: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
 struct FanoutArgs {
     #[command(flatten)]
     common: CommonArgs,
-    /// Publishing connections (each picks rooms to emit to).
+    /// Publishing connections (extra to --conns; they join no room).
     #[arg(long, default_value_t = 1)]
     publishers: u32,
-    /// Total messages per second over all publishers (fixed-rate schedule; quote these runs for latency).
+    /// Messages per second per publisher (fixed-rate schedule; quote these runs for latency).
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
-    /// Instead of a rate: flat out with at most N messages in flight per publisher (throughput runs).
+    /// Instead of a rate: flat out with at most N unacknowledged messages per publisher (throughput runs).
     #[arg(long, value_name = "N", conflicts_with = "rate")]
     window: Option<u32>,
-    /// Payload size in bytes, message token included.
+    /// Payload size in bytes (the `data` string), message token included.
     #[arg(long, default_value_t = 64)]
     payload: usize,
+    /// Longest wait after the last send for deliveries still in flight.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    drain: Duration,
 }
 
 #[derive(Debug, Args)]
 struct VerifyArgs {
     #[command(flatten)]
     common: CommonArgs,
-    /// Publishing connections.
+    /// Publishing connections, taken from the first --conns connections.
     #[arg(long, default_value_t = 4)]
     publishers: u32,
-    /// Total messages per second over all publishers.
-    #[arg(long, default_value_t = 100.0)]
+    /// Messages per second per publisher.
+    #[arg(long, default_value_t = 20.0)]
     rate: f64,
+    /// Longest wait after the last send for deliveries still in flight.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    drain: Duration,
+    /// Examples printed per kind of violation.
+    #[arg(long, default_value_t = 10)]
+    max_examples: usize,
 }
 
 #[derive(Debug, Args)]
@@ -107,12 +148,19 @@ struct ConnectArgs {
     /// New connections per second.
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
+    /// How long each connection stays in its room before leaving and disconnecting.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    hold: Duration,
 }
 
 #[derive(Debug, Args)]
 struct IdleArgs {
     #[command(flatten)]
     common: CommonArgs,
+    /// The server's process id: print its RSS (VmRSS) before, when all are connected, and at the end,
+    /// and the RSS per connection.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -138,11 +186,12 @@ struct ReportArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Fanout(_) => not_implemented("fanout"),
-        Command::Verify(_) => not_implemented("verify"),
-        Command::Connect(_) => not_implemented("connect"),
-        Command::Idle(_) => not_implemented("idle"),
+        Command::Fanout(args) => fanout_spec(args).and_then(|(s, o)| run_scenario(&s, &o)),
+        Command::Verify(args) => verify_spec(args).and_then(|(s, o)| run_scenario(&s, &o)),
+        Command::Connect(args) => connect_spec(args).and_then(|(s, o)| run_scenario(&s, &o)),
+        Command::Idle(args) => idle_spec(args).and_then(|(s, o)| run_scenario(&s, &o)),
         Command::Report(args) => run_report(&args),
+        Command::Worker => scenario::workers::run_worker().map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,11 +202,125 @@ fn main() -> ExitCode {
     }
 }
 
-fn not_implemented(scenario: &str) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "`{scenario}` is not implemented yet: the network client engine comes with a later change. \
-         Measurement and `roomcast-loadgen report` work today."
-    )
+/// Where a scenario's outputs go.
+#[derive(Debug)]
+struct Outputs {
+    json: bool,
+    hlog: Option<PathBuf>,
+    plot: Option<PathBuf>,
+    server_pid: Option<u32>,
+}
+
+fn common(
+    args: CommonArgs,
+    scenario: &str,
+    default_rooms_per_conn: u32,
+) -> anyhow::Result<(Common, Outputs)> {
+    let app = match &args.app_config {
+        Some(path) => AppConfig::load(path)?,
+        None => AppConfig::default(),
+    };
+    anyhow::ensure!(
+        args.conns_per_process >= 1 && args.conns_per_process <= scenario::MAX_CONNS_PER_PROCESS,
+        "--conns-per-process must be 1 to {}",
+        scenario::MAX_CONNS_PER_PROCESS
+    );
+    anyhow::ensure!(
+        args.ramp_rate.is_finite() && args.ramp_rate > 0.0,
+        "--ramp-rate must be a positive number"
+    );
+    // Fail on a wrong URL before anything starts.
+    roomcast_loadgen::client::Target::parse(&args.url, &args.path)?;
+    let common = Common {
+        url: args.url,
+        path: args.path,
+        conns: args.conns,
+        rooms: args.rooms,
+        rooms_per_conn: args.rooms_per_conn.unwrap_or(default_rooms_per_conn),
+        duration: args.duration,
+        seed: args.seed,
+        label: args.label.unwrap_or_else(|| scenario.to_string()),
+        ramp_rate: args.ramp_rate,
+        source_addrs: args.source_addrs,
+        conns_per_process: args.conns_per_process,
+        handshake_timeout: args.handshake_timeout,
+        app,
+        quiet: args.quiet,
+    };
+    Ok((common, Outputs { json: args.json, hlog: args.hlog, plot: args.plot, server_pid: None }))
+}
+
+fn fanout_spec(args: FanoutArgs) -> anyhow::Result<(Spec, Outputs)> {
+    let (common, outputs) = common(args.common, "fanout", 1)?;
+    let spec = FanoutSpec {
+        common,
+        publishers: args.publishers,
+        rate: args.rate,
+        window: args.window,
+        payload: args.payload,
+        drain: args.drain,
+    };
+    scenario::fanout::check(&spec)?;
+    Ok((Spec::Fanout(spec), outputs))
+}
+
+fn verify_spec(args: VerifyArgs) -> anyhow::Result<(Spec, Outputs)> {
+    let (common, outputs) = common(args.common, "verify", 3)?;
+    let spec = VerifySpec {
+        common,
+        publishers: args.publishers,
+        rate: args.rate,
+        drain: args.drain,
+        max_examples: args.max_examples,
+    };
+    Ok((Spec::Verify(spec), outputs))
+}
+
+fn connect_spec(args: ConnectArgs) -> anyhow::Result<(Spec, Outputs)> {
+    let (common, outputs) = common(args.common, "connect", 1)?;
+    Ok((Spec::Connect(ConnectSpec { common, rate: args.rate, hold: args.hold }), outputs))
+}
+
+fn idle_spec(args: IdleArgs) -> anyhow::Result<(Spec, Outputs)> {
+    let (common, mut outputs) = common(args.common, "idle", 1)?;
+    outputs.server_pid = args.server_pid;
+    Ok((Spec::Idle(IdleSpec { common, server_pid: args.server_pid }), outputs))
+}
+
+/// Runs a scenario with a watchdog, then prints the table, the notes, the JSON line and the plot.
+fn run_scenario(spec: &Spec, outputs: &Outputs) -> anyhow::Result<()> {
+    scenario::spawn_watchdog(spec.global_deadline())?;
+    let common = spec.common();
+    let mut reporter =
+        Reporter::new(&common.label, common.quiet, outputs.hlog.as_deref(), outputs.server_pid)?;
+    let outcome = scenario::run(spec, &mut reporter)?;
+    let series = report::Series::from_run(outcome.summary.clone());
+    print!("{}", report::render_table(std::slice::from_ref(&series)));
+    for note in &outcome.notes {
+        println!("{note}");
+    }
+    if outputs.json {
+        let mut value = serde_json::to_value(&outcome.summary).context("encoding the JSON line")?;
+        if let Some(map) = value.as_object_mut() {
+            for (key, extra) in &outcome.extra {
+                map.insert(key.clone(), extra.clone());
+            }
+        }
+        println!("{value}");
+    }
+    if let Some(plot) = &outputs.plot {
+        let svg = report::render_svg(
+            &[series],
+            &PlotOptions { title: format!("{} latency by percentile", spec.name()), log_y: false },
+        );
+        std::fs::write(plot, svg).with_context(|| format!("writing {}", plot.display()))?;
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    match &outcome.failure {
+        Some(why) => anyhow::bail!("{why}"),
+        None => Ok(()),
+    }
 }
 
 fn run_report(args: &ReportArgs) -> anyhow::Result<()> {

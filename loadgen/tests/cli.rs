@@ -1,4 +1,4 @@
-//! The binary: scenario subcommands refuse clearly for now; `report` overlays runs from files.
+//! The binary: every scenario refuses a wrong URL at once; `report` overlays runs from files.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (COMMON.md); helpers too
 
 mod common;
@@ -28,12 +28,17 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 #[test]
-fn scenarios_say_they_are_not_implemented_and_fail() {
+fn every_scenario_refuses_a_wrong_url_with_one_line_and_a_failure_status() {
     for scenario in ["fanout", "verify", "connect", "idle"] {
-        let out = loadgen(&[scenario, "--conns", "10"]);
-        assert!(!out.status.success(), "{scenario} must exit non-zero");
-        let err = text(&out.stderr);
-        assert!(err.contains(&format!("`{scenario}` is not implemented yet")), "{err}");
+        for (url, says) in
+            [("ftp://127.0.0.1:3000", "scheme"), ("http://127.0.0.1:99999", "port"), ("localhost", "http://")]
+        {
+            let out = loadgen(&[scenario, "--url", url, "--conns", "10"]);
+            assert!(!out.status.success(), "{scenario} {url} must exit non-zero");
+            let err = text(&out.stderr);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.starts_with("roomcast-loadgen: error: bad --url") && err.contains(says), "{err}");
+        }
     }
 }
 
@@ -52,11 +57,17 @@ fn every_scenario_documents_the_common_flags() {
             "--json",
             "--hlog <FILE>",
             "--plot <FILE>",
+            "--ramp-rate",
+            "--source-addrs",
+            "--conns-per-process",
+            "--app-config <FILE>",
         ] {
             assert!(help.contains(flag), "{scenario} --help lacks {flag}:\n{help}");
         }
     }
     assert!(text(&loadgen(&["fanout", "--help"]).stdout).contains("--window <N>"));
+    assert!(text(&loadgen(&["idle", "--help"]).stdout).contains("--server-pid"));
+    assert!(!text(&loadgen(&["--help"]).stdout).contains("worker"), "the worker subcommand is hidden");
     let bad = loadgen(&["fanout", "--rate", "10", "--window", "4"]);
     assert!(!bad.status.success(), "rate and window are exclusive");
     assert!(!loadgen(&["idle", "--duration", "soon"]).status.success());

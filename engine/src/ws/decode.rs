@@ -1,8 +1,10 @@
-//! The server-side frame decoder: bytes from a client in, whole messages and control frames out.
+//! The frame decoder: bytes from the peer in, whole messages and control frames out. Server role by
+//! default ([`FrameDecoder::new`]: frames must be masked); client role with [`FrameDecoder::new_client`]
+//! (frames must not be masked).
 
 use std::ops::Range;
 
-use super::header::{unmask, FrameHeader, HeaderCarry};
+use super::header::{unmask, FrameHeader, HeaderCarry, Role};
 use super::{is_valid_close_code, Opcode};
 use crate::error::{Error, Limit, PeerMisbehaved};
 
@@ -50,7 +52,8 @@ pub struct Decoded<'a> {
     pub event: Option<WsEvent<'a>>,
 }
 
-/// Decodes the frames a client sends (RFC 6455 §5), resumable across any split of the input.
+/// Decodes the frames a client sends (RFC 6455 §5), resumable across any split of the input; or, made
+/// with [`FrameDecoder::new_client`], the frames a server sends.
 ///
 /// Carry-over between calls is bounded: at most 13 bytes of a split header, plus one message of at most
 /// `max_message_size` bytes (the fragments or reads received so far) and one control payload of at most
@@ -140,12 +143,24 @@ fn invalid_utf8() -> Error {
 }
 
 impl FrameDecoder {
-    /// A decoder for a fresh connection accepting messages of up to `max_message_size` bytes.
+    /// A server-side decoder for a fresh connection accepting messages of up to `max_message_size`
+    /// bytes. Every frame must be masked ([`PeerMisbehaved::WsUnmasked`] otherwise).
     /// Allocates nothing until a message arrives split across reads or fragments.
     pub fn new(max_message_size: usize) -> FrameDecoder {
+        FrameDecoder::with_role(max_message_size, Role::Server)
+    }
+
+    /// A client-side decoder (for a load generator or test client) reading what a server sends: the
+    /// same rules and limits as [`FrameDecoder::new`], except that frames must NOT be masked
+    /// ([`PeerMisbehaved::WsMasked`] otherwise, RFC 6455 §5.1). Payloads are handed out as received.
+    pub fn new_client(max_message_size: usize) -> FrameDecoder {
+        FrameDecoder::with_role(max_message_size, Role::Client)
+    }
+
+    fn with_role(max_message_size: usize, role: Role) -> FrameDecoder {
         FrameDecoder {
             max_message_size,
-            header: HeaderCarry::default(),
+            header: HeaderCarry::new(role),
             frame: None,
             message: None,
             buffer: Vec::new(),

@@ -1,4 +1,5 @@
-//! WebSocket (RFC 6455) framing for the server side, sans I/O.
+//! WebSocket (RFC 6455) framing, sans I/O: the server side, plus a client role for load generators and
+//! test clients.
 //!
 //! - [`FrameDecoder`] turns bytes read from a client into [`WsEvent`]s: whole text/binary messages
 //!   (fragments reassembled, text validated as UTF-8) and ping/pong/close control frames. It accepts any
@@ -6,6 +7,8 @@
 //! - [`encode`] writes unmasked server frames into a `BytesMut`; [`SharedFrame`] /
 //!   [`prebuilt_text_frame`] build a whole broadcast frame once into one refcounted `Bytes` that every
 //!   recipient's queue shares (the socket.io adapter's `wsPreEncodedFrame`, protocol notes §4.6).
+//! - Client role: [`FrameDecoder::new_client`] reads server frames (unmasked; a masked one is an error)
+//!   and [`encode_client_frame`] writes masked client frames.
 //! - [`CloseHandshake`] tracks the closing handshake (RFC 6455 §7): what to send back when the peer
 //!   closes, and the close frame for an [`Error`](crate::Error) that ends the connection.
 //!
@@ -34,6 +37,7 @@
 //! # Ok::<(), roomcast_engine::Error>(())
 //! ```
 
+mod client;
 mod close;
 mod decode;
 pub mod encode;
@@ -44,6 +48,7 @@ mod decode_tests;
 #[cfg(test)]
 mod prop_tests;
 
+pub use client::{client_header_len, encode_client_frame, MAX_CLIENT_HEADER_LEN};
 pub use close::{close_reply_code, CloseHandshake, PeerCloseOutcome};
 pub use decode::{Decoded, FrameDecoder, WsEvent, DEFAULT_MAX_MESSAGE_SIZE};
 pub use encode::{

@@ -73,7 +73,8 @@ fn rooms_over_polling(io: Io) {
     assert_rooms(&run_node("rooms.mjs", &[&server.url(), "polling"]), "polling");
 }
 
-/// The clients upgrade before they join: nothing is queued behind their upgrade packet.
+/// The clients upgrade (and wait 100 ms more) before they join, so no packet follows their upgrade
+/// packet closely enough to share a server read with it.
 fn rooms_over_default_transports_after_the_upgrade(io: Io) {
     let server = Roomcast::start(io, 1);
     let facts = run_node("rooms.mjs", &[&server.url(), "default", "upgrade-first"]);
@@ -249,7 +250,8 @@ fn assert_storm(fact: &Value, midstorm: bool) {
 /// same read. `ShardCore::on_ws_data` (`shard/ws_conn.rs`) reads `ws.candidate` once per read, so the
 /// frames after `5` still go to `handle_candidate_text`, which answers `Misuse("candidate frame without
 /// an upgrade in progress")`: the client is closed with 1011 and sees `transport close`. The script
-/// corks the client's socket so the frames always share one read; the reference passes it.
+/// corks the client's socket so the frames always share one read; the reference passes it. The same
+/// happens to a client that emits right as its upgrade completes (`upgrade` fires as `5` is written).
 fn packets_queued_behind_the_upgrade_packet(io: Io) {
     let server = Roomcast::start(io, 1);
     assert_upgrade_queued(&run_node("upgrade-queued.mjs", &[&server.url(), "3"]));

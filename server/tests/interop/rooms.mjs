@@ -2,14 +2,14 @@
 // broadcast to all, and leave. Usage: node rooms.mjs <url> <websocket|polling|default> [upgrade-first]
 //
 // With `default`, clients start joining as soon as they connect, so their upgrades run meanwhile;
-// `upgrade-first` makes each wait for its upgrade before it sends anything.
+// `upgrade-first` makes each wait for its upgrade (and 100 ms more) before it sends anything.
 //
 // Members: a{r1}, b{r1,r2}, c{r2,r3}, d{r3}, p{r1} (p publishes). After each step p broadcasts a `done`
 // sentinel to everyone; a client's `done` for step k arrives after every `news` of step k from p (one
 // sender's packets keep their order), so the counts are final without sleeping.
 // Prints: {"ids":{…},"transports":{…}} then one {"step":…,"recipients":[…]} per step (names sorted,
 // repeated if a client got the message more than once), then {"final_transports":{…}}.
-import { args, ask, client, connected, finalTransport, main, once, out } from "./lib.mjs";
+import { args, ask, client, connected, finalTransport, main, once, out, sleep } from "./lib.mjs";
 
 const mode = args[0] ?? "websocket";
 const upgradeFirst = args[1] === "upgrade-first";
@@ -21,7 +21,12 @@ main(async () => {
   const news = [];
   for (const n of names) sockets[n].on("news", (data) => news.push({ to: n, step: data.step }));
   await Promise.all(names.map((n) => connected(sockets[n], `${n} connect`)));
-  if (upgradeFirst) await Promise.all(names.map((n) => finalTransport(sockets[n], mode)));
+  if (upgradeFirst) {
+    await Promise.all(names.map((n) => finalTransport(sockets[n], mode)));
+    // `upgrade` fires as the client writes `5`; a packet written right after it can share the server's
+    // read with `5`, which roomcast mishandles (see upgrade-queued.mjs). Let `5` be read alone first.
+    await sleep(100);
+  }
   out({
     ids: Object.fromEntries(names.map((n) => [n, sockets[n].id])),
     transports: Object.fromEntries(names.map((n) => [n, sockets[n].io.engine.transport.name])),

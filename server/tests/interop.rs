@@ -57,7 +57,6 @@ on_both_backends!(
     storm_with_the_join_racing_the_upgrade,
     #[ignore = "server bug: frames in the same read as the upgrade packet `5` close the session with 1011"]
     packets_queued_behind_the_upgrade_packet,
-    #[ignore = "server bug: binary nested in an argument loses its attachments on the way to handlers"]
     nested_binary_echo,
 );
 

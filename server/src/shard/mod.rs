@@ -83,7 +83,7 @@ impl ShardCore {
             }
             DriverEvent::Data { conn, bytes } => self.on_data(out, conn, bytes),
             DriverEvent::Closed { conn, cause } => self.on_closed(conn, cause),
-            DriverEvent::Woken => {}
+            DriverEvent::Detached { .. } | DriverEvent::Woken => {}
         }
     }
 

@@ -303,6 +303,22 @@ fn an_aborted_forwarded_get_closes_the_session(io: IoChoice) {
     running.shutdown().unwrap();
 }
 
+fn a_forwarded_get_racing_a_client_close_gets_noop(io: IoChoice) {
+    let running = start(io);
+    let addr = running.local_addr();
+    let (sid, home) = open_session(addr);
+    let mut front = conn_on_shard(addr, 1 - home);
+    // A closing client sends its POST `1` while its GET is pending; served at home, the POST can
+    // overtake a GET forwarded at the same time. Here it does, every time: it is sent first.
+    let closed = conn_on_shard(addr, home).request("POST", &polling(&sid), b"1");
+    assert_eq!((closed.status, closed.text()), (200, "ok"));
+    let raced = front.request("GET", &polling(&sid), b"");
+    assert_eq!((raced.status, raced.text()), (200, "6"), "released as if it had been parked first");
+    let after = front.request("GET", &polling(&sid), b"");
+    assert_eq!((after.status, after.text()), (400, "{\"code\":1,\"message\":\"Session ID unknown\"}"));
+    running.shutdown().unwrap();
+}
+
 fn an_upgrade_from_the_other_shard_moves_the_session_there(io: IoChoice) {
     let running = start(io);
     let addr = running.local_addr();
@@ -368,6 +384,7 @@ both_backends!(
     polling_round_trips_on_fresh_connections,
     a_parked_forwarded_get_is_answered_when_home_queues_a_packet,
     an_aborted_forwarded_get_closes_the_session,
+    a_forwarded_get_racing_a_client_close_gets_noop,
     an_upgrade_from_the_other_shard_moves_the_session_there,
     unknown_sids_are_refused_on_every_shard,
 );

@@ -4,7 +4,7 @@
 //! state only through the shard's [`super::shared::Inbox`]. The driver is kept apart (see
 //! [`super::Shard`]) so that a driver callback can borrow this state and the driver's `Outbox` at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -207,6 +207,9 @@ pub(crate) struct ShardCore {
     pub inbound: Vec<u8>,
     /// Scratch for building responses and frames.
     pub buf: BytesMut,
+    /// Sessions the client closed by a POST `1` while no GET was parked, with when, oldest first,
+    /// briefly remembered for forwarded GETs that arrived before the close ([`super::route`]).
+    pub client_closes: VecDeque<(EngineSid, Instant)>,
     pub stats: ShardStats,
 }
 
@@ -245,6 +248,7 @@ impl ShardCore {
             scratch: Scratch::default(),
             inbound: Vec::new(),
             buf: BytesMut::with_capacity(16 * 1024),
+            client_closes: VecDeque::new(),
             stats: ShardStats::default(),
             shared: shared.clone(),
         };

@@ -11,8 +11,6 @@
 //!
 //! Every response leaves through [`ShardCore::reply`], which writes it on a local connection or sends
 //! it to the shard holding the connection, so local and forwarded requests share one code path.
-//!
-//! [`EngineSid::shard`]: roomcast_engine::ids::EngineSid::shard
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +23,7 @@ use roomcast_engine::http::{
     write_preflight, write_switching_protocols, write_upgrade_rejection, ConnectionMode, EngineErrorCode,
     EngineQuery, HeadProgress, RequestHead, RequestHeadParser, ResponseContext, Route, Status,
 };
+use roomcast_engine::ids::EngineSid;
 use roomcast_engine::sio::AttachmentReassembler;
 use roomcast_engine::ws::{CloseHandshake, FrameDecoder};
 
@@ -118,13 +117,15 @@ impl ShardCore {
         body: Option<Bytes>,
     ) {
         let query = EngineQuery::parse(head.raw_query());
+        self.apply_due_deadlines(&query);
         let shutting_down = self.shared.is_shutting_down();
         let route = self.shared.endpoint.classify(
             &head,
             &query,
             |sid| {
                 let key = self.sessions_by_sid.get(&sid)?;
-                let session = self.session(*key)?;
+                // A closed session is only waiting to be dropped at the end of the turn.
+                let session = self.session(*key).filter(|s| !s.eio.is_closed())?;
                 Some(match session.eio.transport() {
                     eio::Transport::Polling => http::Transport::Polling,
                     eio::Transport::WebSocket => http::Transport::WebSocket,
@@ -188,6 +189,21 @@ impl ShardCore {
             },
         }
         self.reply_buf(out, to, !keep);
+    }
+
+    /// Applies the due deadlines of the session a request names before the request reads its state. A
+    /// turn handles I/O and messages before timers, so on a loaded shard a request arriving just after a
+    /// deadline (an overdue pong) would otherwise still find the session open. Cost: a sid parse and a
+    /// map lookup.
+    fn apply_due_deadlines(&mut self, query: &EngineQuery<'_>) {
+        let Some(sid) = query.sid.as_deref().and_then(EngineSid::parse) else { return };
+        let Some(key) = self.sessions_by_sid.get(&sid).copied() else { return };
+        let now = self.now;
+        let Some(session) = self.session_mut(key) else { return };
+        if session.eio.poll_timeout().is_some_and(|deadline| deadline <= now) {
+            session.eio.handle_timeout(now);
+            self.mark_dirty(key);
+        }
     }
 
     /// Sends the response built in the scratch buffer to `to` (see [`ShardCore::reply`]).
@@ -371,7 +387,16 @@ impl ShardCore {
     ) {
         let now = self.now;
         let result = match self.session_mut(key) {
-            Some(session) => session.eio.handle_poll_post(now, body),
+            Some(session) => {
+                let open_without_get = !session.eio.is_closed() && session.get.is_none();
+                let result = session.eio.handle_poll_post(now, body);
+                // Only a close packet ends a session in a POST that succeeds.
+                if open_without_get && result.is_ok() && session.eio.is_closed() {
+                    let sid = *session.eio.sid();
+                    self.note_client_close(sid);
+                }
+                result
+            }
             None => Err(roomcast_engine::Error::Misuse("session gone")),
         };
         let shared = self.shared.clone();

@@ -18,9 +18,12 @@
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use roomcast_engine::http::{EngineQuery, Method, RequestHead};
+use roomcast_engine::http::{
+    write_polling, ConnectionMode, EngineQuery, Method, RequestHead, ResponseContext,
+};
 use roomcast_engine::ids::{EngineSid, ShardId};
 
 use super::core::{BodyDest, ConnState, HttpConn, ParkedGet, Pending, PostBody, ShardCore};
@@ -30,6 +33,19 @@ use crate::driver::{ConnId, Driver, Outbox};
 /// Bytes a moving connection may receive between its upgrade request and the hand-over. A WebSocket
 /// client sends nothing before the 101 (RFC 6455 §4.1), so this only bounds a misbehaving peer.
 const MAX_MOVING_LEFTOVER: usize = 64 * 1024;
+
+/// A forwarded GET the front received at most this long after its client closed the session (by a POST
+/// `1` served at home) is taken as sent together with that close. Two requests a client sends at once on
+/// two connections are read by two shard threads at instants that differ by scheduling noise: well
+/// under a millisecond when idle, tens of milliseconds on an overloaded machine. A client never sends a
+/// GET after its own close, so the tolerance only decides races.
+const CONCURRENT_WITH_CLOSE: Duration = Duration::from_millis(100);
+/// How long a client close is remembered: the tolerance plus the time a forwarded GET may wait in the
+/// home shard's inbox.
+const CLIENT_CLOSE_MEMORY: Duration = Duration::from_secs(1);
+/// At most this many client closes are remembered (the oldest are forgotten first): bounded memory
+/// even under a storm of closes, at 40 bytes each.
+const MAX_CLIENT_CLOSES: usize = 4096;
 
 /// A connection on another shard of this server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +67,8 @@ pub(crate) enum Requester {
 #[derive(Debug)]
 pub(crate) struct ForwardedRequest {
     pub from: RemoteConn,
+    /// When the front shard had the complete request: its place in arrival order at the edge.
+    pub received: Instant,
     pub head: RequestHead,
     /// The complete body; `None` when the request announced none, or more than `maxHttpBufferSize` (it
     /// was not read, and the response closes the connection).
@@ -133,14 +151,63 @@ impl ShardCore {
         http.pending = Some(Pending::Forwarded(Forwarded { home, sid, get }));
         self.stats.requests_forwarded += 1;
         let from = RemoteConn { shard: self.id, conn };
+        let received = self.now;
         if let Some(inbox) = self.shared.inbox(home) {
-            inbox.push(ShardMsg::Forward(Box::new(ForwardedRequest { from, head, body })));
+            inbox.push(ShardMsg::Forward(Box::new(ForwardedRequest { from, received, head, body })));
         }
     }
 
     /// Home side: serves a forwarded request as a local one, answering to the shard that sent it.
+    ///
+    /// One exception undoes the hop's delay: a client closing over polling sends its POST `1` while its
+    /// GET is pending, and a POST served here directly can overtake a GET forwarded at the same time.
+    /// Such a GET ([`CONCURRENT_WITH_CLOSE`]) gets `6`, the answer it would have had parked, not
+    /// "Session ID unknown"; any later GET gets the 400.
     pub(crate) fn on_forwarded_request(&mut self, out: &mut Outbox, request: ForwardedRequest) {
-        self.serve_request(out, Requester::Remote(request.from), request.head, request.body);
+        let ForwardedRequest { from, received, head, body } = request;
+        if head.method() == Method::Get && self.raced_a_client_close(&head, received) {
+            let ctx = ResponseContext::for_request(&head, &self.shared.cors);
+            let mut response = BytesMut::new();
+            write_polling(&mut response, &ctx, b"6");
+            let close = head.connection() != ConnectionMode::KeepAlive;
+            self.reply(out, Requester::Remote(from), response.freeze(), close);
+            return;
+        }
+        self.serve_request(out, Requester::Remote(from), head, body);
+    }
+
+    /// Remembers that the client closed session `sid` by a POST `1` while no GET was parked.
+    pub(crate) fn note_client_close(&mut self, sid: EngineSid) {
+        let now = self.now;
+        self.forget_old_client_closes(now);
+        if self.client_closes.len() == MAX_CLIENT_CLOSES {
+            self.client_closes.pop_front();
+        }
+        self.client_closes.push_back((sid, now));
+    }
+
+    /// Whether a GET the front received at `received` for the session `head` names raced with its
+    /// client's close (see [`ShardCore::on_forwarded_request`]). Forgets that close: only one GET can
+    /// have been pending.
+    fn raced_a_client_close(&mut self, head: &RequestHead, received: Instant) -> bool {
+        self.forget_old_client_closes(self.now);
+        let query = EngineQuery::parse(head.raw_query());
+        let Some(sid) = query.sid.as_deref().and_then(EngineSid::parse) else { return false };
+        let found = self
+            .client_closes
+            .iter()
+            .position(|(closed, at)| *closed == sid && received <= *at + CONCURRENT_WITH_CLOSE);
+        found.and_then(|at| self.client_closes.remove(at)).is_some()
+    }
+
+    fn forget_old_client_closes(&mut self, now: Instant) {
+        while self
+            .client_closes
+            .front()
+            .is_some_and(|(_, at)| now.saturating_duration_since(*at) > CLIENT_CLOSE_MEMORY)
+        {
+            self.client_closes.pop_front();
+        }
     }
 
     /// Front side: the response to a forwarded request. Ignored if the connection is gone (its id is

@@ -191,12 +191,14 @@ impl ShardCore {
     /// have been pending.
     fn raced_a_client_close(&mut self, head: &RequestHead, received: Instant) -> bool {
         self.forget_old_client_closes(self.now);
+        if self.client_closes.is_empty() {
+            return false; // the common case: no close in the last second
+        }
         let query = EngineQuery::parse(head.raw_query());
         let Some(sid) = query.sid.as_deref().and_then(EngineSid::parse) else { return false };
-        let found = self
-            .client_closes
-            .iter()
-            .position(|(closed, at)| *closed == sid && received <= *at + CONCURRENT_WITH_CLOSE);
+        let raced =
+            |at: &Instant| at.checked_add(CONCURRENT_WITH_CLOSE).is_some_and(|limit| received <= limit);
+        let found = self.client_closes.iter().position(|(closed, at)| *closed == sid && raced(at));
         found.and_then(|at| self.client_closes.remove(at)).is_some()
     }
 

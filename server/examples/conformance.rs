@@ -4,11 +4,13 @@
 //! arguments; `/custom` echoes `auth`.
 //!
 //! Run: `cargo run -p roomcast-server --example conformance`, then the suite's `npm test`.
+//! `ROOMCAST_SHARDS=2` runs two shards (sessions then span shards: requests are routed home);
+//! `ROOMCAST_IO=epoll|uring` picks the I/O backend (default: io_uring where it runs).
 
 use std::time::Duration;
 
 use roomcast_server::api::{Arg, Server, Socket};
-use roomcast_server::config::Config;
+use roomcast_server::config::{Config, IoChoice};
 
 fn emit_auth(socket: &mut Socket<'_>) {
     let auth = Arg::Json(bytes::Bytes::copy_from_slice(socket.auth()));
@@ -30,6 +32,11 @@ fn main() -> anyhow::Result<()> {
         connect_timeout: Duration::from_millis(1000),
         cors_origins: vec!["*".into()],
         shards: std::env::var("ROOMCAST_SHARDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1),
+        io: match std::env::var("ROOMCAST_IO").as_deref() {
+            Ok("epoll") => IoChoice::Epoll,
+            Ok("uring") => IoChoice::Uring,
+            _ => IoChoice::Auto,
+        },
         ..Config::default()
     };
     let running = server.start(config)?;

@@ -29,7 +29,7 @@ fn track(state: &mut Members, event: DriverEvent<'_>, _: &mut Outbox) {
             state.conns.retain(|c| *c != conn);
             state.closed.push(cause);
         }
-        DriverEvent::Data { .. } | DriverEvent::Woken => {}
+        DriverEvent::Data { .. } | DriverEvent::Detached { .. } | DriverEvent::Woken => {}
     }
 }
 

@@ -42,7 +42,7 @@ fn echo(state: &mut Echo, event: DriverEvent<'_>, outbox: &mut Outbox) {
             state.closed.push((peer, cause));
             state.stale_refused &= !outbox.send(conn, Bytes::from_static(b"late"));
         }
-        DriverEvent::Woken => {}
+        DriverEvent::Detached { .. } | DriverEvent::Woken => {}
     }
 }
 

@@ -5,18 +5,21 @@
 //! its per-turn budget (then it is read again next turn without waiting for readiness). A flush calls
 //! `sendmsg` (a `writev` with `MSG_NOSIGNAL`) over the queued `Bytes` until the queue is empty or the
 //! socket is full; a full socket waits for its writable edge, which re-dirties it. No operation outlives
-//! a call, so a decided close releases the slot at once unless it lingers.
+//! a call, so a decided close releases the slot at once unless it lingers, and a detach hands the socket
+//! over (deregistered) as soon as its queue is flushed; an adopted socket is registered and read at once.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::outbox::flag;
-use super::{sys, CloseCause, Driver, DriverConfig, DriverEvent, DriverStats, IoBackend, Outbox, Waker};
+use super::outbox::{flag, Ending};
+use super::{
+    sys, CloseCause, ConnId, Driver, DriverConfig, DriverEvent, DriverStats, IoBackend, Outbox, Waker,
+};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -152,6 +155,20 @@ impl Driver for EpollDriver {
         Ok(())
     }
 
+    fn adopt(&mut self, fd: OwnedFd) -> io::Result<ConnId> {
+        sys::set_nonblocking(fd.as_raw_fd(), true)?;
+        let conn = self.outbox.insert(fd);
+        let index = conn.slot() as usize;
+        if let Err(e) = self.register(index) {
+            drop(self.outbox.release(index));
+            return Err(e);
+        }
+        self.stats.adopted += 1;
+        // Bytes may already wait in the socket; read them next turn even if no new edge comes.
+        self.read_again.push(index as u32);
+        Ok(conn)
+    }
+
     fn waker(&self) -> Waker {
         self.waker.clone()
     }
@@ -183,9 +200,7 @@ impl EpollDriver {
                     }
                     let conn = self.outbox.insert(OwnedFd::from(stream));
                     let index = conn.slot() as usize;
-                    let fd = self.outbox.fd(index);
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if self.poll.registry().register(&mut SourceFd(&fd), Token(index), interest).is_err() {
+                    if self.register(index).is_err() {
                         drop(self.outbox.release(index));
                         continue;
                     }
@@ -202,6 +217,13 @@ impl EpollDriver {
                 }
             }
         }
+    }
+
+    /// Registers a slot's socket with the poller, edge-triggered, for both directions.
+    fn register(&mut self, index: usize) -> io::Result<()> {
+        let fd: RawFd = self.outbox.fd(index);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        self.poll.registry().register(&mut SourceFd(&fd), Token(index), interest)
     }
 
     fn read_conn<H>(&mut self, index: usize, handler: &mut H)
@@ -293,6 +315,13 @@ impl EpollDriver {
                 }
             }
         }
+        if self.outbox.has(index, flag::DETACH) {
+            // Queue flushed: stop reading and give the socket away. Bytes read before this point were
+            // delivered by earlier turns; later ones stay in the socket for its next owner.
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+            self.outbox.hand_over(index);
+            return;
+        }
         if self.outbox.has(index, flag::CLOSE_AFTER_FLUSH) {
             let fin_sent = sys::shutdown_write(fd).is_ok();
             self.outbox.retire(index, CloseCause::Flushed);
@@ -316,16 +345,25 @@ impl EpollDriver {
         }
     }
 
-    /// Delivers queued `Closed` events; returns whether there were any.
+    /// Delivers queued `Closed` and `Detached` events; returns whether there were any.
     fn deliver_closed<H>(&mut self, handler: &mut H) -> bool
     where
         H: FnMut(DriverEvent<'_>, &mut Outbox),
     {
         let mut any = false;
-        while let Some((conn, cause)) = self.outbox.next_closed() {
+        while let Some((conn, ending)) = self.outbox.next_ended() {
             any = true;
-            self.stats.closed += 1;
-            handler(DriverEvent::Closed { conn, cause }, &mut self.outbox);
+            let event = match ending {
+                Ending::Closed(cause) => {
+                    self.stats.closed += 1;
+                    DriverEvent::Closed { conn, cause }
+                }
+                Ending::Detached(fd) => {
+                    self.stats.detached += 1;
+                    DriverEvent::Detached { conn, fd }
+                }
+            };
+            handler(event, &mut self.outbox);
         }
         any
     }

@@ -42,10 +42,15 @@
 //! whether the first can run here; `docs/design/why-io-uring-driver.md` explains the choices.
 //!
 //! # Contract shared by both backends
-//! - **Events.** Every [`DriverEvent::Accepted`] is followed, exactly once, by a [`DriverEvent::Closed`]
-//!   for the same [`ConnId`], whoever closed it (the peer, an I/O error, [`Outbox::abort`],
-//!   [`Outbox::close_after_flush`]). No event for a connection follows its `Closed`, and from the moment
-//!   a close is decided the id is stale: every [`Outbox`] call with it is ignored.
+//! - **Events.** Every connection that arrived by [`DriverEvent::Accepted`] or [`Driver::adopt`] ends
+//!   exactly once, with a [`DriverEvent::Closed`] for the same [`ConnId`] (whoever closed it: the peer,
+//!   an I/O error, [`Outbox::abort`], [`Outbox::close_after_flush`]) or, after [`Outbox::detach`], a
+//!   [`DriverEvent::Detached`]. No event for a connection follows its last, and from the moment a close
+//!   is decided the id is stale: every [`Outbox`] call with it is ignored.
+//! - **Hand-over.** [`Outbox::detach`] and [`Driver::adopt`] move a live connection between drivers
+//!   (between shards): the old driver sends what was queued, stops reading, and delivers every byte it
+//!   had read before `Detached`; the new one reads the rest from the socket. No byte is lost or
+//!   reordered in either direction.
 //! - **Data.** [`DriverEvent::Data`] borrows the bytes from the driver (a provided buffer or the shared
 //!   read buffer); they are valid only during the handler call. Bytes of one connection arrive in order.
 //!   A peer's end of stream closes the connection ([`CloseCause::PeerClosed`]); half-open connections
@@ -69,6 +74,7 @@ mod waker;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 pub use backend::{probe_io_uring, IoBackend};
@@ -102,6 +108,16 @@ pub enum DriverEvent<'a> {
         conn: ConnId,
         /// Who or what closed it.
         cause: CloseCause,
+    },
+    /// [`Outbox::detach`] completed: the socket, still open, is the handler's now (typically for
+    /// [`Driver::adopt`] on another shard's driver). Every byte this driver read from it was delivered in
+    /// `Data` events before this one; every byte queued on it was handed to the kernel. `conn` is stale
+    /// from now on and no `Closed` follows.
+    Detached {
+        /// The connection that left this driver.
+        conn: ConnId,
+        /// Its socket; dropping it closes the connection.
+        fd: OwnedFd,
     },
     /// A [`Waker`] was woken since the last `Woken` event. Wakes coalesce: many `wake()` calls may give
     /// one event, so the handler drains whatever queue the wakers guard.
@@ -187,6 +203,15 @@ pub trait Driver: Sized {
     /// Cost: O(dirty connections); no allocation once warm.
     fn flush(&mut self) -> io::Result<()>;
 
+    /// Takes ownership of a connected TCP socket (typically from another driver's
+    /// [`DriverEvent::Detached`]) and serves it as if it had been accepted here, without an `Accepted`
+    /// event: `Data` follows for bytes already waiting in the socket and later ones, and the connection
+    /// ends with `Closed` or `Detached` like any other. Sets the blocking mode this backend needs.
+    ///
+    /// Fails (closing the socket) if the poller refuses it or the ring fails. Cost: epoll: a few
+    /// syscalls; io_uring: one `fcntl` and a receive pushed for the next submission.
+    fn adopt(&mut self, fd: OwnedFd) -> io::Result<ConnId>;
+
     /// A handle that wakes this driver's `turn` from any thread (see [`DriverEvent::Woken`]).
     fn waker(&self) -> Waker;
 
@@ -208,6 +233,11 @@ pub struct DriverStats {
     pub accepted: u64,
     /// Connections reported closed (`Closed` events).
     pub closed: u64,
+    /// Connections adopted from another driver ([`Driver::adopt`]).
+    pub adopted: u64,
+    /// Connections handed out ([`DriverEvent::Detached`] events). `accepted + adopted` equals
+    /// `closed + detached +` the live connections.
+    pub detached: u64,
     /// Send operations: io_uring `SENDMSG`/`SEND_ZC` submissions, or epoll `sendmsg` calls.
     pub sends: u64,
     /// Of `sends`, those submitted as `SEND_ZC` (io_uring only).

@@ -5,11 +5,15 @@
 //! no copy. Queued bytes live in one per-shard arena of queue nodes (singly linked per connection), so an
 //! idle connection holds only its 32-byte [`Slot`]: no queue allocation, no read buffer.
 //!
-//! Lifecycle of a slot: `insert` (accepted) → live → close decided (`retire`: the `Closed` event is
-//! queued and the generation bumped, so the [`ConnId`] is stale at once) → the backend winds down its
-//! in-flight operations and lingering → `release` (queue dropped, fd closed, generation bumped again,
-//! slot reusable). Bumping at both steps means a late record (a linger deadline, a stale event) that
-//! remembers a slot and generation can never match the next connection in that slot.
+//! Lifecycle of a slot: `insert` (accepted or adopted) → live → close decided (`retire`: the `Closed`
+//! event is queued and the generation bumped, so the [`ConnId`] is stale at once) → the backend winds
+//! down its in-flight operations and lingering → `release` (queue dropped, fd closed, generation bumped
+//! again, slot reusable). Bumping at both steps means a late record (a linger deadline, a stale event)
+//! that remembers a slot and generation can never match the next connection in that slot.
+//!
+//! A detached slot ends differently: `detach` (queue sealed, reads go on) → the backend flushes the queue
+//! and stops its reads → `hand_over` (`Detached` queued with the still-open fd, both generation bumps at
+//! once, slot reusable).
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -18,6 +22,15 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 
 use super::CloseCause;
+
+/// How a connection left this driver: the payload of its last event.
+#[derive(Debug)]
+pub(super) enum Ending {
+    /// Closed; reported as [`super::DriverEvent::Closed`].
+    Closed(CloseCause),
+    /// Detached; the open socket goes to the handler in [`super::DriverEvent::Detached`].
+    Detached(OwnedFd),
+}
 
 /// A connection on one shard: a slot in the driver's table plus the slot's generation.
 ///
@@ -73,6 +86,9 @@ pub(super) mod flag {
     pub const CANCELLING: u16 = 1 << 8;
     /// epoll: the last send hit `EAGAIN`; wait for writability before sending again.
     pub const WRITE_BLOCKED: u16 = 1 << 9;
+    /// The user asked for the socket back ([`super::Outbox::detach`]); the queue is sealed, reads go on
+    /// until the backend has stopped them.
+    pub const DETACH: u16 = 1 << 10;
 }
 
 /// The hot per-connection record. No heap allocation of its own.
@@ -109,7 +125,8 @@ pub struct Outbox {
     free_node: u32,
     dirty: Vec<u32>,
     spare_dirty: Vec<u32>,
-    closed: VecDeque<(ConnId, CloseCause)>,
+    /// Last events to deliver (`Closed` or `Detached`), oldest first.
+    ended: VecDeque<(ConnId, Ending)>,
     /// (slot, generation at linger start, deadline); deadlines are increasing.
     lingering: VecDeque<(u32, u32, Instant)>,
     live: usize,
@@ -128,13 +145,13 @@ impl std::fmt::Debug for Outbox {
 
 impl Outbox {
     /// Queues `bytes` at the end of `conn`'s outbound queue; it goes out at the next flush. Returns
-    /// `false` (and drops `bytes`) if `conn` is stale or after `close_after_flush`. Empty `bytes` are
+    /// `false` (and drops `bytes`) if `conn` is stale or after `close_after_flush` or `detach`. Empty `bytes` are
     /// accepted and ignored.
     ///
     /// Hot path: O(1), no allocation once warm, one refcount already paid by the caller's clone.
     pub fn send(&mut self, conn: ConnId, bytes: Bytes) -> bool {
         let Some(index) = self.live_index(conn) else { return false };
-        if self.has(index, flag::CLOSE_AFTER_FLUSH) {
+        if self.has(index, flag::CLOSE_AFTER_FLUSH | flag::DETACH) {
             return false;
         }
         if bytes.is_empty() {
@@ -162,6 +179,7 @@ impl Outbox {
     /// Returns `false` if `conn` is stale.
     pub fn close_after_flush(&mut self, conn: ConnId) -> bool {
         let Some(index) = self.live_index(conn) else { return false };
+        self.clear(index, flag::DETACH); // a close decided during a detach wins
         self.set(index, flag::CLOSE_AFTER_FLUSH);
         self.mark_dirty(index);
         true
@@ -174,6 +192,24 @@ impl Outbox {
         let Some(index) = self.live_index(conn) else { return false };
         self.retire(index, CloseCause::Aborted);
         self.set(index, flag::ABORT);
+        self.mark_dirty(index);
+        true
+    }
+
+    /// Asks for `conn`'s socket back, still open, to hand it to another driver ([`super::Driver::adopt`]).
+    /// Bytes already queued are sent first; later `send`s are refused. Reading stops at the next flush,
+    /// but bytes that were already on their way to the handler still arrive as `Data` events; then
+    /// [`super::DriverEvent::Detached`] gives the socket to the handler and `conn` is stale. Bytes the
+    /// peer sends later stay in the socket for its next owner. If the connection ends first (peer close,
+    /// error, `abort`, `close_after_flush`), `Closed` is reported instead.
+    ///
+    /// Returns `false` (doing nothing) if `conn` is stale, closing, or already detaching.
+    pub fn detach(&mut self, conn: ConnId) -> bool {
+        let Some(index) = self.live_index(conn) else { return false };
+        if self.has(index, flag::CLOSE_AFTER_FLUSH | flag::DETACH) {
+            return false;
+        }
+        self.set(index, flag::DETACH);
         self.mark_dirty(index);
         true
     }
@@ -204,13 +240,13 @@ impl Outbox {
             free_node: NIL,
             dirty: Vec::new(),
             spare_dirty: Vec::new(),
-            closed: VecDeque::new(),
+            ended: VecDeque::new(),
             lingering: VecDeque::new(),
             live: 0,
         }
     }
 
-    /// Takes ownership of an accepted socket and mints its id.
+    /// Takes ownership of an accepted (or adopted) socket and mints its id.
     pub(super) fn insert(&mut self, fd: OwnedFd) -> ConnId {
         self.live += 1;
         let fresh = |generation| Slot { queued: 0, head: NIL, tail: NIL, generation, fd: None, flags: 0 };
@@ -266,7 +302,7 @@ impl Outbox {
     /// close was already decided.
     pub(super) fn retire(&mut self, index: usize, cause: CloseCause) {
         let Some(conn) = self.live_id(index) else { return };
-        self.closed.push_back((conn, cause));
+        self.ended.push_back((conn, Ending::Closed(cause)));
         self.live -= 1;
         if let Some(slot) = self.slots.get_mut(index) {
             slot.generation = slot.generation.wrapping_add(1);
@@ -274,9 +310,25 @@ impl Outbox {
         }
     }
 
-    /// The next `Closed` event to deliver, oldest first.
-    pub(super) fn next_closed(&mut self) -> Option<(ConnId, CloseCause)> {
-        self.closed.pop_front()
+    /// The next `Closed` or `Detached` event to deliver, oldest first.
+    pub(super) fn next_ended(&mut self) -> Option<(ConnId, Ending)> {
+        self.ended.pop_front()
+    }
+
+    /// Ends a detaching slot whose backend operations are over: queues `Detached` with its socket (not
+    /// closed) and makes the slot reusable. The queue must be empty (a detach seals it and the backend
+    /// flushes it first). No-op unless the slot is live.
+    pub(super) fn hand_over(&mut self, index: usize) {
+        let Some(conn) = self.live_id(index) else { return };
+        self.drop_queue(index);
+        let Some(slot) = self.slots.get_mut(index) else { return };
+        let Some(fd) = slot.fd.take() else { return };
+        // Both bumps at once: the retire's (the id is stale) and the release's (the slot is free).
+        slot.generation = slot.generation.wrapping_add(2);
+        slot.flags = 0;
+        self.free_slots.push(index as u32);
+        self.live -= 1;
+        self.ended.push_back((conn, Ending::Detached(fd)));
     }
 
     /// Frees a slot whose close was decided and whose backend operations are over: drops the queue,
@@ -491,7 +543,7 @@ mod tests {
         assert!(outbox.abort(old));
         assert!(!outbox.is_open(old));
         assert!(!outbox.send(old, Bytes::from_static(b"y")));
-        assert_eq!(outbox.next_closed(), Some((old, CloseCause::Aborted)));
+        assert!(matches!(outbox.next_ended(), Some((id, Ending::Closed(CloseCause::Aborted))) if id == old));
         assert!(outbox.release(old.slot as usize).is_some());
         let new = conn(&mut outbox);
         assert_eq!(new.slot, old.slot, "slot reused");
@@ -555,6 +607,26 @@ mod tests {
         assert_eq!(outbox.pop_expired_linger(late), Some(b.slot as usize));
         assert_eq!(outbox.pop_expired_linger(late), None);
         assert!(outbox.is_open(reused), "the new connection in a's slot is not touched by a's deadline");
+    }
+
+    #[test]
+    fn detach_seals_the_queue_and_hands_over_the_open_socket() {
+        let mut outbox = Outbox::new();
+        let id = conn(&mut outbox);
+        assert!(outbox.send(id, Bytes::from_static(b"before")));
+        assert!(outbox.detach(id));
+        assert!(!outbox.detach(id), "already detaching");
+        assert!(!outbox.send(id, Bytes::from_static(b"after")), "the queue is sealed");
+        assert!(outbox.reader_id(id.slot as usize).is_some(), "reads go on until the backend stops them");
+        outbox.consume(id.slot as usize, 6);
+        outbox.hand_over(id.slot as usize);
+        assert!(!outbox.is_open(id));
+        assert_eq!(outbox.live_connections(), 0);
+        let Some((ended, Ending::Detached(fd))) = outbox.next_ended() else { panic!("no Detached event") };
+        assert_eq!(ended, id);
+        let new = outbox.insert(fd);
+        assert_eq!(new.slot, id.slot, "slot reused");
+        assert_ne!(new, id, "the old id never addresses the slot's next connection");
     }
 
     #[test]

@@ -81,6 +81,18 @@ pub(super) fn prepare_accepted(fd: OwnedFd) -> io::Result<(OwnedFd, SocketAddr)>
     Ok((OwnedFd::from(stream), peer))
 }
 
+/// Sets or clears `O_NONBLOCK` on `fd` (each backend wants its own mode on an adopted socket).
+pub(super) fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
+    // SAFETY: plain syscall on an integer fd; a bad fd is reported as EBADF.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let wanted = if nonblocking { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    if wanted != flags {
+        // SAFETY: as above; F_SETFL takes an int argument.
+        check(unsafe { libc::fcntl(fd, libc::F_SETFL, wanted) })?;
+    }
+    Ok(())
+}
+
 /// A new nonblocking, close-on-exec eventfd with a zero counter.
 pub(super) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with constant flags.

@@ -1,10 +1,10 @@
 //! A shard's state: its connections, Engine.IO sessions, namespace sockets and deadlines.
 //!
 //! Everything here belongs to one shard thread; nothing is shared or locked. Other shards reach this
-//! state only through the shard's [`super::inbox::Inbox`]. The driver is kept apart (see
+//! state only through the shard's [`super::shared::Inbox`]. The driver is kept apart (see
 //! [`super::Shard`]) so that a driver callback can borrow this state and the driver's `Outbox` at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use roomcast_engine::sio::AttachmentReassembler;
 use roomcast_engine::ws::{CloseHandshake, FrameDecoder};
 
 use super::random::IdSource;
+use super::route::{Forwarded, Moving, Requester};
 use super::shared::Shared;
 use super::timers::Timers;
 use crate::api::handshake::Handshake;
@@ -38,6 +39,9 @@ pub(crate) enum ConnState {
     Http(Box<HttpConn>),
     /// A WebSocket carrying (or offering to carry) an Engine.IO session.
     WebSocket(Box<WsConn>),
+    /// An upgrade request for a session of another shard: the driver is detaching the connection, which
+    /// then moves to that shard.
+    Moving(Box<Moving>),
     /// Closing: further input is ignored until the driver reports `Closed`.
     Closing,
 }
@@ -45,18 +49,47 @@ pub(crate) enum ConnState {
 #[derive(Debug)]
 pub(crate) struct HttpConn {
     pub parser: RequestHeadParser,
-    /// A POST whose body is still arriving.
+    /// A request body still arriving.
     pub body: Option<PostBody>,
-    /// A long-poll GET parked on this session, with the head needed to answer it.
-    pub parked: Option<(SessionKey, RequestHead)>,
+    /// The response this connection waits for; no request may follow until it is written.
+    pub pending: Option<Pending>,
 }
 
+/// What an HTTP connection waits for before it reads its next request.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// Its long-poll GET is parked on a session of this shard (see [`Session::get`]).
+    Parked(SessionKey),
+    /// Its request went to the session's home shard, which sends the response back.
+    Forwarded(Forwarded),
+}
+
+/// A request body being read, and whom it is for once complete.
 #[derive(Debug)]
 pub(crate) struct PostBody {
-    pub session: SessionKey,
+    pub dest: BodyDest,
     pub head: RequestHead,
     pub remaining: usize,
     pub buf: BytesMut,
+}
+
+/// Whom a request body is read for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BodyDest {
+    /// A POST to a session of this shard (its `handle_poll_post_begin` already ran).
+    Session(SessionKey),
+    /// A request to forward, whole, to the session's home shard.
+    Home(ShardId, EngineSid),
+}
+
+/// A long-poll GET waiting on a session for packets to answer with.
+#[derive(Debug)]
+pub(crate) struct ParkedGet {
+    /// Where the response goes.
+    pub to: Requester,
+    /// The request, for the response's headers (CORS, keep-alive). Boxed: the session holds it only
+    /// while a GET waits.
+    pub head: Box<RequestHead>,
 }
 
 #[derive(Debug)]
@@ -77,8 +110,8 @@ pub(crate) struct Session {
     pub ws: Option<ConnId>,
     /// The WebSocket offered as an upgrade, while the probe runs.
     pub candidate: Option<ConnId>,
-    /// The connection whose long-poll GET is parked.
-    pub get: Option<ConnId>,
+    /// The long-poll GET parked on the session (on a connection of this shard or another).
+    pub get: Option<ParkedGet>,
     /// `b64=1`: binary goes as base64 text even on WebSocket.
     pub b64: bool,
     pub handshake: Arc<Handshake>,
@@ -174,6 +207,9 @@ pub(crate) struct ShardCore {
     pub inbound: Vec<u8>,
     /// Scratch for building responses and frames.
     pub buf: BytesMut,
+    /// Sessions the client closed by a POST `1` while no GET was parked, with when, oldest first,
+    /// briefly remembered for forwarded GETs that arrived before the close ([`super::route`]).
+    pub client_closes: VecDeque<(EngineSid, Instant)>,
     pub stats: ShardStats,
 }
 
@@ -186,6 +222,10 @@ pub(crate) struct ShardStats {
     pub volatile_dropped: u64,
     pub slow_consumers_closed: u64,
     pub peer_errors: u64,
+    /// Polling requests sent to their session's home shard.
+    pub requests_forwarded: u64,
+    /// Connections handed to their session's home shard for a WebSocket upgrade.
+    pub connections_moved: u64,
 }
 
 impl ShardCore {
@@ -208,6 +248,7 @@ impl ShardCore {
             scratch: Scratch::default(),
             inbound: Vec::new(),
             buf: BytesMut::with_capacity(16 * 1024),
+            client_closes: VecDeque::new(),
             stats: ShardStats::default(),
             shared: shared.clone(),
         };

@@ -1,54 +1,69 @@
 //! The HTTP side of a connection: request heads routed to Engine.IO handshakes, long-polls, POSTs and
 //! WebSocket upgrades. Control path (allocates per request).
 //!
-//! Polling requests are served by the shard that owns the session. Until cross-shard routing lands
-//! (the polling issue), a polling request that reaches another shard is answered "Session ID unknown",
-//! which the client treats as a transport error and reconnects; with one shard everything works.
+//! A session lives on one shard, its home, named by its sid ([`EngineSid::shard`]); the kernel spreads
+//! connections over shards (`SO_REUSEPORT`), so a client's requests land anywhere. A request without a
+//! sid (a handshake) or whose sid names this shard is served here. One whose sid names another shard
+//! goes there ([`super::route`]): a polling GET or POST is forwarded and served at home by the same
+//! [`ShardCore::serve_request`] as a local one, its response bytes coming back to be written here; a
+//! WebSocket upgrade moves the connection itself home. A sid naming this shard but no live session,
+//! or no shard of this server, gets 400 `{"code":1,"message":"Session ID unknown"}`.
+//!
+//! Every response leaves through [`ShardCore::reply`], which writes it on a local connection or sends
+//! it to the shard holding the connection, so local and forwarded requests share one code path.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use roomcast_engine::eio::{self, EioSession};
 use roomcast_engine::http::{
     self, query_pairs, write_empty, write_engine_error, write_head_error, write_polling, write_post_ok,
     write_preflight, write_switching_protocols, write_upgrade_rejection, ConnectionMode, EngineErrorCode,
     EngineQuery, HeadProgress, RequestHead, RequestHeadParser, ResponseContext, Route, Status,
 };
+use roomcast_engine::ids::EngineSid;
 use roomcast_engine::sio::AttachmentReassembler;
 use roomcast_engine::ws::{CloseHandshake, FrameDecoder};
 
-use super::core::{ConnState, HttpConn, PostBody, Session, SessionKey, ShardCore, WsConn};
+use super::core::{
+    BodyDest, ConnState, HttpConn, ParkedGet, Pending, PostBody, Session, SessionKey, ShardCore, WsConn,
+};
+use super::route::Requester;
 use crate::api::handshake::Handshake;
 use crate::driver::{ConnId, Outbox};
 
 impl ShardCore {
     pub(crate) fn on_accepted(&mut self, conn: ConnId, peer: SocketAddr) {
-        let _ = peer;
         let parser = RequestHeadParser::new(self.shared.head_limits);
-        self.set_conn(conn, ConnState::Http(Box::new(HttpConn { parser, body: None, parked: None })));
+        self.set_conn(conn, ConnState::Http(Box::new(HttpConn { parser, body: None, pending: None })));
         self.peers.insert(conn.slot(), peer);
     }
 
     /// Bytes arrived on a connection in HTTP mode.
     pub(crate) fn on_http_data(&mut self, out: &mut Outbox, conn: ConnId, mut input: &[u8]) {
         while !input.is_empty() {
-            let Some(ConnState::Http(http)) = self.conn_mut(conn) else { return };
+            let Some(ConnState::Http(http)) = self.conn_mut(conn) else {
+                // The connection stopped being HTTP mid-buffer (an upgrade, a move to another shard):
+                // the rest of the bytes are for what it became.
+                self.on_data(out, conn, input);
+                return;
+            };
             if let Some(body) = http.body.as_mut() {
-                let take = body.remaining.min(input.len());
-                body.buf.extend_from_slice(&input[..take]);
-                body.remaining -= take;
-                input = &input[take..];
+                let (chunk, rest) = input.split_at_checked(body.remaining).unwrap_or((input, &[]));
+                body.buf.extend_from_slice(chunk);
+                body.remaining -= chunk.len();
+                input = rest;
                 if body.remaining == 0 {
                     if let Some(body) = http.body.take() {
-                        self.finish_post(out, conn, body);
+                        self.finish_body(out, conn, body);
                     }
                 }
                 continue;
             }
-            if http.parked.is_some() {
-                // Pipelining behind a parked long-poll is not something clients do; refuse it.
+            if http.pending.is_some() {
+                // Pipelining behind a pending response is not something clients do; refuse it.
                 self.close_conn(out, conn);
                 return;
             }
@@ -56,9 +71,7 @@ impl ShardCore {
                 Ok(HeadProgress::Incomplete) => return,
                 Ok(HeadProgress::Complete { head, consumed }) => {
                     input = input.get(consumed..).unwrap_or_default();
-                    if !self.on_request(out, conn, head) {
-                        return;
-                    }
+                    self.on_request(out, conn, head);
                 }
                 Err(error) => {
                     self.stats.peer_errors += 1;
@@ -72,16 +85,47 @@ impl ShardCore {
         }
     }
 
-    /// Routes one request head. Returns whether the connection stays in HTTP mode for more requests.
-    fn on_request(&mut self, out: &mut Outbox, conn: ConnId, head: RequestHead) -> bool {
+    /// A request body is complete: the POST goes to its session, here or at its home shard.
+    fn finish_body(&mut self, out: &mut Outbox, conn: ConnId, body: PostBody) {
+        let PostBody { dest, head, buf, .. } = body;
+        match dest {
+            BodyDest::Session(key) => self.finish_post(out, Requester::Local(conn), key, &head, buf.freeze()),
+            BodyDest::Home(home, sid) => self.send_forward(conn, home, sid, head, Some(buf.freeze())),
+        }
+    }
+
+    /// Routes one request head that arrived on a local connection: served here, forwarded to the
+    /// session's home shard, or (an upgrade) moved there with its connection.
+    pub(crate) fn on_request(&mut self, out: &mut Outbox, conn: ConnId, head: RequestHead) {
+        let elsewhere = self.home_elsewhere(&head, &EngineQuery::parse(head.raw_query()));
+        match elsewhere {
+            Some((home, _)) if head.upgrade_websocket() => self.move_to_home(out, conn, home, head),
+            Some((home, sid)) => self.forward_request(conn, home, sid, head),
+            None => self.serve_request(out, Requester::Local(conn), head, None),
+        }
+    }
+
+    /// Serves one request for this shard, local or forwarded; the response goes to `to`. `body` is the
+    /// complete body when it was read before (forwarded requests); `None` means none was read yet, so a
+    /// local POST reads it next and any other request announcing a body closes its connection after
+    /// the response (the unread body would be taken for the next request).
+    pub(crate) fn serve_request(
+        &mut self,
+        out: &mut Outbox,
+        to: Requester,
+        head: RequestHead,
+        body: Option<Bytes>,
+    ) {
         let query = EngineQuery::parse(head.raw_query());
+        self.apply_due_deadlines(&query);
         let shutting_down = self.shared.is_shutting_down();
         let route = self.shared.endpoint.classify(
             &head,
             &query,
             |sid| {
                 let key = self.sessions_by_sid.get(&sid)?;
-                let session = self.session(*key)?;
+                // A closed session is only waiting to be dropped at the end of the turn.
+                let session = self.session(*key).filter(|s| !s.eio.is_closed())?;
                 Some(match session.eio.transport() {
                     eio::Transport::Polling => http::Transport::Polling,
                     eio::Transport::WebSocket => http::Transport::WebSocket,
@@ -91,65 +135,81 @@ impl ShardCore {
         );
         let b64 = query.b64;
         let shared = self.shared.clone();
-        let ctx = ResponseContext::for_request(&head, &shared.cors);
-        let keep = head.connection() == ConnectionMode::KeepAlive;
+        let mut ctx = ResponseContext::for_request(&head, &shared.cors);
+        if body.is_none() && head.content_length().unwrap_or(0) > 0 {
+            ctx = ctx.closing(); // unless a POST to a session reads it (`begin_post` has its own context)
+        }
+        let keep = ctx.connection == ConnectionMode::KeepAlive;
+        let local = match to {
+            Requester::Local(conn) => Some(conn),
+            Requester::Remote(_) => None,
+        };
         self.buf.clear();
         match route {
             Route::NotFound => {
-                write_empty(&mut self.buf, &ResponseContext::plain(head.connection()), Status::NotFound)
+                write_empty(&mut self.buf, &ResponseContext::plain(ctx.connection), Status::NotFound)
             }
             Route::Preflight => write_preflight(&mut self.buf, &ctx),
             Route::UnsupportedMethod => write_empty(&mut self.buf, &ctx, Status::InternalServerError),
             Route::Reject(code) => write_engine_error(&mut self.buf, &ctx, code, None),
             Route::RejectUpgrade(rejection) => {
                 write_upgrade_rejection(&mut self.buf, rejection);
-                self.send_buf(out, conn);
-                self.close_conn(out, conn);
-                return false;
+                return self.reply_buf(out, to, true);
             }
             Route::UpgradeThenClose => {
                 self.write_101(&head);
-                self.send_buf(out, conn);
-                self.close_conn(out, conn);
-                return false;
+                return self.reply_buf(out, to, true);
             }
-            Route::Handshake(transport) => return self.handshake(out, conn, head, transport, b64),
-            Route::Poll(sid) => {
-                let Some(key) = self.sessions_by_sid.get(&sid).copied() else {
-                    write_engine_error(&mut self.buf, &ctx, EngineErrorCode::UnknownSid, None);
-                    return self.finish_response(out, conn, keep);
-                };
-                return self.poll(out, conn, key, head);
-            }
-            Route::Send(sid) => {
-                let Some(key) = self.sessions_by_sid.get(&sid).copied() else {
-                    write_engine_error(&mut self.buf, &ctx, EngineErrorCode::UnknownSid, None);
-                    return self.finish_response(out, conn, keep);
-                };
-                return self.begin_post(out, conn, key, head);
-            }
-            Route::Upgrade(sid) => {
-                let Some(key) = self.sessions_by_sid.get(&sid).copied() else {
-                    write_upgrade_rejection(
-                        &mut self.buf,
-                        http::UpgradeRejection::Engine(EngineErrorCode::UnknownSid),
-                    );
-                    self.send_buf(out, conn);
-                    self.close_conn(out, conn);
-                    return false;
-                };
-                return self.upgrade(out, conn, key, head);
-            }
+            Route::Handshake(transport) => match local {
+                Some(conn) => return self.handshake(out, conn, head, transport, b64),
+                // Unreachable: only requests naming a session are forwarded.
+                None => write_engine_error(&mut self.buf, &ctx.closing(), EngineErrorCode::BadRequest, None),
+            },
+            Route::Poll(sid) => match self.sessions_by_sid.get(&sid).copied() {
+                Some(key) => return self.poll(out, to, key, head),
+                None => write_engine_error(&mut self.buf, &ctx, EngineErrorCode::UnknownSid, None),
+            },
+            Route::Send(sid) => match self.sessions_by_sid.get(&sid).copied() {
+                Some(key) => return self.begin_post(out, to, key, head, body),
+                None => write_engine_error(&mut self.buf, &ctx, EngineErrorCode::UnknownSid, None),
+            },
+            Route::Upgrade(sid) => match (self.sessions_by_sid.get(&sid).copied(), local) {
+                (Some(key), Some(conn)) => return self.upgrade(out, conn, key, head),
+                (None, _) => {
+                    let rejection = http::UpgradeRejection::Engine(EngineErrorCode::UnknownSid);
+                    write_upgrade_rejection(&mut self.buf, rejection);
+                    return self.reply_buf(out, to, true);
+                }
+                // Unreachable: upgrades move their connection instead of being forwarded.
+                (Some(_), None) => {
+                    let rejection = http::UpgradeRejection::Engine(EngineErrorCode::BadRequest);
+                    write_upgrade_rejection(&mut self.buf, rejection);
+                    return self.reply_buf(out, to, true);
+                }
+            },
         }
-        self.finish_response(out, conn, keep)
+        self.reply_buf(out, to, !keep);
     }
 
-    fn finish_response(&mut self, out: &mut Outbox, conn: ConnId, keep_alive: bool) -> bool {
-        self.send_buf(out, conn);
-        if !keep_alive {
-            self.close_conn(out, conn);
+    /// Applies the due deadlines of the session a request names before the request reads its state. A
+    /// turn handles I/O and messages before timers, so on a loaded shard a request arriving just after a
+    /// deadline (an overdue pong) would otherwise still find the session open. Cost: a sid parse and a
+    /// map lookup.
+    fn apply_due_deadlines(&mut self, query: &EngineQuery<'_>) {
+        let Some(sid) = query.sid.as_deref().and_then(EngineSid::parse) else { return };
+        let Some(key) = self.sessions_by_sid.get(&sid).copied() else { return };
+        let now = self.now;
+        let Some(session) = self.session_mut(key) else { return };
+        if session.eio.poll_timeout().is_some_and(|deadline| deadline <= now) {
+            session.eio.handle_timeout(now);
+            self.mark_dirty(key);
         }
-        keep_alive
+    }
+
+    /// Sends the response built in the scratch buffer to `to` (see [`ShardCore::reply`]).
+    fn reply_buf(&mut self, out: &mut Outbox, to: Requester, close: bool) {
+        let bytes = self.buf.split().freeze();
+        self.reply(out, to, bytes, close);
     }
 
     fn write_101(&mut self, head: &RequestHead) {
@@ -166,10 +226,10 @@ impl ShardCore {
         head: RequestHead,
         transport: http::Transport,
         b64: bool,
-    ) -> bool {
+    ) {
         let Ok(sid) = self.ids.engine_sid(self.id) else {
             self.close_conn(out, conn);
-            return false;
+            return;
         };
         let eio_transport = match transport {
             http::Transport::Polling => eio::Transport::Polling,
@@ -199,9 +259,8 @@ impl ShardCore {
                     s.ws = Some(conn);
                 }
                 self.mark_dirty(key);
-                false
             }
-            http::Transport::Polling => self.poll(out, conn, key, head),
+            http::Transport::Polling => self.poll(out, Requester::Local(conn), key, head),
         }
     }
 
@@ -223,52 +282,65 @@ impl ShardCore {
         self.set_conn(conn, ConnState::WebSocket(Box::new(ws)));
     }
 
-    fn poll(&mut self, out: &mut Outbox, conn: ConnId, key: SessionKey, head: RequestHead) -> bool {
+    /// A long-poll GET: parked on the session until [`ShardCore::answer_poll`] has a payload for it, or
+    /// refused (400, connection closed) when the session cannot take it (an overlapping GET).
+    fn poll(&mut self, out: &mut Outbox, to: Requester, key: SessionKey, head: RequestHead) {
         let now = self.now;
-        let Some(session) = self.session_mut(key) else { return false };
+        let Some(session) = self.session_mut(key) else { return };
         match session.eio.handle_poll_get(now) {
             Ok(()) => {
-                session.get = Some(conn);
-                if let Some(ConnState::Http(http)) = self.conn_mut(conn) {
-                    http.parked = Some((key, head));
+                session.get = Some(ParkedGet { to, head: Box::new(head) });
+                if let Requester::Local(conn) = to {
+                    if let Some(ConnState::Http(http)) = self.conn_mut(conn) {
+                        http.pending = Some(Pending::Parked(key));
+                    }
                 }
                 self.mark_dirty(key);
-                true
             }
             Err(_) => {
                 let ctx = ResponseContext::for_request(&head, &self.shared.cors).closing();
                 self.buf.clear();
                 write_empty(&mut self.buf, &ctx, Status::BadRequest);
-                self.send_buf(out, conn);
-                self.close_conn(out, conn);
+                self.reply_buf(out, to, true);
                 self.mark_dirty(key);
-                false
             }
         }
     }
 
-    /// Answers a parked GET with the session's queued payload, if it has one.
+    /// Answers a parked GET with the session's queued payload, if it has one, wherever the GET's
+    /// connection is.
     pub(crate) fn answer_poll(&mut self, out: &mut Outbox, key: SessionKey) {
         let Some(session) = self.session_mut(key) else { return };
-        let Some(conn) = session.get else { return };
+        if session.get.is_none() {
+            return;
+        }
         let mut body = BytesMut::new();
         if !session.eio.poll_poll_response(&mut body) {
             return;
         }
-        session.get = None;
-        let Some(ConnState::Http(http)) = self.conn_mut(conn) else { return };
-        let Some((_, head)) = http.parked.take() else { return };
-        let ctx = ResponseContext::for_request(&head, &self.shared.cors);
-        let keep = head.connection() == ConnectionMode::KeepAlive;
+        let Some(get) = session.get.take() else { return };
+        if let Requester::Local(conn) = get.to {
+            if let Some(ConnState::Http(http)) = self.conn_mut(conn) {
+                http.pending = None;
+            }
+        }
+        let ctx = ResponseContext::for_request(&get.head, &self.shared.cors);
+        let keep = get.head.connection() == ConnectionMode::KeepAlive;
         let mut response = BytesMut::with_capacity(body.len() + 256);
         write_polling(&mut response, &ctx, &body);
-        out.send(conn, response.freeze());
-        if !keep {
-            self.close_conn(out, conn);
-        }
+        self.reply(out, get.to, response.freeze(), !keep);
     }
 
-    fn begin_post(&mut self, out: &mut Outbox, conn: ConnId, key: SessionKey, head: RequestHead) -> bool {
+    /// A POST to a session of this shard: refused (413, 400), or its body read (a local connection
+    /// whose body is still to come) or handled at once (a body already read, or none).
+    fn begin_post(
+        &mut self,
+        out: &mut Outbox,
+        to: Requester,
+        key: SessionKey,
+        head: RequestHead,
+        body: Option<Bytes>,
+    ) {
         let shared = self.shared.clone();
         let ctx = ResponseContext::for_request(&head, &shared.cors);
         let length = head.content_length().unwrap_or(0);
@@ -278,11 +350,9 @@ impl ShardCore {
         if length > max {
             self.buf.clear();
             write_empty(&mut self.buf, &ctx.closing(), Status::PayloadTooLarge);
-            self.send_buf(out, conn);
-            self.close_conn(out, conn);
-            return false;
+            return self.reply_buf(out, to, true);
         }
-        let Some(session) = self.session_mut(key) else { return false };
+        let Some(session) = self.session_mut(key) else { return };
         let started = session.eio.handle_poll_post_begin(now);
         if started.is_err() || binary_body {
             if binary_body {
@@ -290,46 +360,60 @@ impl ShardCore {
             }
             self.buf.clear();
             write_empty(&mut self.buf, &ctx.closing(), Status::BadRequest);
-            self.send_buf(out, conn);
-            self.close_conn(out, conn);
+            self.reply_buf(out, to, true);
             self.mark_dirty(key);
-            return false;
+            return;
         }
-        let body = PostBody {
-            session: key,
-            head,
-            remaining: length as usize,
-            buf: BytesMut::with_capacity(length as usize),
-        };
-        if length == 0 {
-            self.finish_post(out, conn, body);
-        } else if let Some(ConnState::Http(http)) = self.conn_mut(conn) {
-            http.body = Some(body);
+        match (to, body) {
+            (_, Some(body)) => self.finish_post(out, to, key, &head, body),
+            (Requester::Local(conn), None) if length > 0 => {
+                if let Some(ConnState::Http(http)) = self.conn_mut(conn) {
+                    let remaining = length as usize;
+                    let buf = BytesMut::with_capacity(remaining);
+                    http.body = Some(PostBody { dest: BodyDest::Session(key), head, remaining, buf });
+                }
+            }
+            (_, None) => self.finish_post(out, to, key, &head, Bytes::new()),
         }
-        true
     }
 
-    fn finish_post(&mut self, out: &mut Outbox, conn: ConnId, body: PostBody) {
+    fn finish_post(
+        &mut self,
+        out: &mut Outbox,
+        to: Requester,
+        key: SessionKey,
+        head: &RequestHead,
+        body: Bytes,
+    ) {
         let now = self.now;
-        let key = body.session;
-        let ctx_head = body.head;
         let result = match self.session_mut(key) {
-            Some(session) => session.eio.handle_poll_post(now, body.buf.freeze()),
+            Some(session) => {
+                let open_without_get = !session.eio.is_closed() && session.get.is_none();
+                let result = session.eio.handle_poll_post(now, body);
+                // Only a close packet ends a session in a POST that succeeds.
+                if open_without_get && result.is_ok() && session.eio.is_closed() {
+                    let sid = *session.eio.sid();
+                    self.note_client_close(sid);
+                }
+                result
+            }
             None => Err(roomcast_engine::Error::Misuse("session gone")),
         };
         let shared = self.shared.clone();
-        let ctx = ResponseContext::for_request(&ctx_head, &shared.cors);
+        let ctx = ResponseContext::for_request(head, &shared.cors);
         self.buf.clear();
         match result {
             Ok(()) => write_post_ok(&mut self.buf, &ctx),
             Err(_) => write_empty(&mut self.buf, &ctx.closing(), Status::BadRequest),
         }
-        let keep = result.is_ok() && ctx_head.connection() == ConnectionMode::KeepAlive;
-        self.finish_response(out, conn, keep);
+        let keep = result.is_ok() && head.connection() == ConnectionMode::KeepAlive;
+        self.reply_buf(out, to, !keep);
         self.mark_dirty(key);
     }
 
-    fn upgrade(&mut self, out: &mut Outbox, conn: ConnId, key: SessionKey, head: RequestHead) -> bool {
+    /// An upgrade request on a local connection for a session of this shard: 101, then the connection
+    /// is the session's upgrade candidate (or closed at once if the session refuses the upgrade).
+    fn upgrade(&mut self, out: &mut Outbox, conn: ConnId, key: SessionKey, head: RequestHead) {
         let now = self.now;
         let accepted =
             self.session_mut(key).map(|s| s.eio.handle_upgrade_request(now).is_ok()).unwrap_or(false);
@@ -338,14 +422,13 @@ impl ShardCore {
         self.send_buf(out, conn);
         if !accepted {
             self.close_conn(out, conn);
-            return false;
+            return;
         }
         self.become_websocket(conn, key, true);
         if let Some(s) = self.session_mut(key) {
             s.candidate = Some(conn);
         }
         self.mark_dirty(key);
-        false
     }
 
     /// Sends the scratch buffer's bytes on `conn` (one allocation for the response).

@@ -3,7 +3,9 @@
 //! One loop turn, in order (the shape of every turn):
 //! 1. `driver.turn`: wait for I/O (or the next deadline, or a wake-up) and feed what arrived to the
 //!    connections' state machines; handlers run here and queue work.
-//! 2. the inbox: broadcasts from other shards (planned and queued here), closures, shutdown.
+//! 2. the inbox: broadcasts from other shards (planned and queued here), closures, shutdown, and the
+//!    session routing messages (requests forwarded here, responses to requests forwarded from here,
+//!    connections moved here; see [`route`]).
 //! 3. timers: heartbeats, timeouts, ack deadlines.
 //! 4. dirty sessions: each is pumped once (events → Socket.IO, packets → transport queues).
 //! 5. `driver.flush`: one submission batch for every connection with new bytes.
@@ -14,6 +16,7 @@ pub(crate) mod deliver;
 pub(crate) mod http_front;
 pub(crate) mod pump;
 pub(crate) mod random;
+pub(crate) mod route;
 pub(crate) mod shared;
 pub(crate) mod sio;
 pub(crate) mod timers;
@@ -54,10 +57,10 @@ impl<D: Driver> Shard<D> {
                 core.on_driver_event(out, event);
             })?;
             self.core.now = Instant::now();
-            let out = self.driver.outbox();
-            if self.core.drain_inbox(out) && drain_deadline.is_none() {
+            if self.core.drain_inbox(&mut self.driver) && drain_deadline.is_none() {
                 drain_deadline = Some(self.core.now + self.core.shared.config.drain_timeout);
             }
+            let out = self.driver.outbox();
             self.core.fire_timers(out);
             self.core.process_dirty(out);
             let live = out.live_connections();
@@ -83,25 +86,28 @@ impl ShardCore {
             }
             DriverEvent::Data { conn, bytes } => self.on_data(out, conn, bytes),
             DriverEvent::Closed { conn, cause } => self.on_closed(conn, cause),
+            DriverEvent::Detached { conn, fd } => self.on_detached(conn, fd),
             DriverEvent::Woken => {}
         }
     }
 
-    fn on_data(&mut self, out: &mut Outbox, conn: ConnId, bytes: &[u8]) {
+    /// Bytes arrived on a connection: they go to whatever the connection is now.
+    pub(crate) fn on_data(&mut self, out: &mut Outbox, conn: ConnId, bytes: &[u8]) {
         match self.conn_mut(conn) {
             Some(ConnState::Http(_)) => self.on_http_data(out, conn, bytes),
             Some(ConnState::WebSocket(_)) => self.on_ws_data(out, conn, bytes),
+            Some(ConnState::Moving(_)) => self.on_moving_data(out, conn, bytes),
             Some(ConnState::Closing) | None => {}
         }
     }
 
     /// Handles every queued message; returns whether a shutdown was requested.
-    fn drain_inbox(&mut self, out: &mut Outbox) -> bool {
-        let Some(inbox) = self.shared.inbox(self.id) else { return false };
+    fn drain_inbox<D: Driver>(&mut self, driver: &mut D) -> bool {
         let shared = self.shared.clone();
+        let Some(inbox) = shared.inbox(self.id) else { return false };
         let mut shutdown = false;
-        let _ = inbox;
-        while let Some(msg) = shared.inbox(self.id).and_then(|i| i.pop()) {
+        while let Some(msg) = inbox.pop() {
+            let out = driver.outbox();
             match msg {
                 ShardMsg::Broadcast(broadcast) => self.deliver(out, &broadcast),
                 ShardMsg::Run(f) => f(&mut Ctx { core: self, out }),
@@ -109,12 +115,20 @@ impl ShardCore {
                     shutdown = true;
                     self.begin_shutdown(out);
                 }
+                ShardMsg::Forward(request) => self.on_forwarded_request(out, *request),
+                ShardMsg::Response { conn, bytes, close } => {
+                    self.on_forwarded_response(out, conn, bytes, close)
+                }
+                ShardMsg::PollAborted { sid, from } => self.on_poll_aborted(sid, from),
+                ShardMsg::PostAborted { sid } => self.on_post_aborted(sid),
+                ShardMsg::Adopt(adoption) => self.on_adoption(driver, *adoption),
             }
         }
         shutdown
     }
 
-    /// Closes every session ("server shutting down") and every idle HTTP connection.
+    /// Closes every session ("server shutting down") and every idle HTTP connection. Connections waiting
+    /// for a response get it (a closing session answers its GET) and close after it.
     fn begin_shutdown(&mut self, out: &mut Outbox) {
         let keys: Vec<_> = self.sessions_by_sid.values().copied().collect();
         for key in keys {
@@ -124,7 +138,7 @@ impl ShardCore {
             .conns
             .iter()
             .flatten()
-            .filter(|(_, state)| matches!(state, ConnState::Http(http) if http.parked.is_none()))
+            .filter(|(_, state)| matches!(state, ConnState::Http(http) if http.pending.is_none()))
             .map(|(id, _)| *id)
             .collect();
         for conn in idle {

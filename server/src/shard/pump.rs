@@ -106,9 +106,9 @@ impl ShardCore {
             if let Some(conn) = session.candidate {
                 self.close_ws(out, conn, 1000, "");
             }
-            if let Some(conn) = session.get {
+            if let Some(get) = session.get {
                 // A GET the session did not answer (it always answers on close; belt and braces).
-                self.close_conn(out, conn);
+                self.drop_parked_get(out, get);
             }
         }
     }

@@ -4,18 +4,20 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use crossbeam_queue::SegQueue;
 use roomcast_engine::eio::EioConfig;
 use roomcast_engine::http::{AllowedOrigins, CorsConfig, Endpoint, HeadLimits};
-use roomcast_engine::ids::ShardId;
+use roomcast_engine::ids::{EngineSid, ShardId};
 use roomcast_engine::sio::Limits;
 
+use super::route::{Adoption, ForwardedRequest, RemoteConn};
 use crate::api::namespace::{Namespace, NamespaceMatcher};
 use crate::broadcast::Broadcast;
 use crate::config::Config;
-use crate::driver::Waker;
+use crate::driver::{ConnId, Waker};
 
-/// Work sent to a shard by another thread.
+/// Work sent to a shard by another thread. Fire and forget: no sender ever waits for an answer.
 pub(crate) enum ShardMsg {
     /// A broadcast encoded once on another shard (or another thread): plan and deliver it here.
     Broadcast(Arc<Broadcast>),
@@ -23,6 +25,18 @@ pub(crate) enum ShardMsg {
     Run(Box<dyn FnOnce(&mut crate::api::socket::Ctx<'_>) + Send>),
     /// Stop accepting, close every client, exit once drained.
     Shutdown,
+    /// To the home shard of a session: serve this polling request and send the response to `from`.
+    Forward(Box<ForwardedRequest>),
+    /// From a home shard: the response to a request this shard forwarded for `conn`, to write on it
+    /// (then close it if `close`). Exactly one per forwarded request, unless its connection closed first.
+    Response { conn: ConnId, bytes: Bytes, close: bool },
+    /// To a home shard: the connection of a forwarded GET closed; if that GET is still parked on the
+    /// session, the session closes (a cancelled long-poll, as on a local connection).
+    PollAborted { sid: EngineSid, from: RemoteConn },
+    /// To a home shard: a connection closed while the body of a POST for the session was arriving.
+    PostAborted { sid: EngineSid },
+    /// To the home shard of a session: a connection asking to upgrade it to WebSocket, moved here.
+    Adopt(Box<Adoption>),
 }
 
 impl std::fmt::Debug for ShardMsg {
@@ -31,6 +45,13 @@ impl std::fmt::Debug for ShardMsg {
             ShardMsg::Broadcast(_) => f.write_str("Broadcast"),
             ShardMsg::Run(_) => f.write_str("Run"),
             ShardMsg::Shutdown => f.write_str("Shutdown"),
+            ShardMsg::Forward(request) => f.debug_tuple("Forward").field(&request.from).finish(),
+            ShardMsg::Response { conn, close, .. } => {
+                f.debug_struct("Response").field("conn", conn).field("close", close).finish_non_exhaustive()
+            }
+            ShardMsg::PollAborted { from, .. } => f.debug_struct("PollAborted").field("from", from).finish(),
+            ShardMsg::PostAborted { .. } => f.write_str("PostAborted"),
+            ShardMsg::Adopt(_) => f.write_str("Adopt"),
         }
     }
 }
@@ -38,7 +59,8 @@ impl std::fmt::Debug for ShardMsg {
 /// A shard's mailbox: a lock-free MPSC queue plus the waker of the shard's driver.
 ///
 /// Ordering: messages pushed by one thread are popped in push order, so one sender's broadcasts reach
-/// each receiver in the order they were sent.
+/// each receiver in the order they were sent, and a shard's `Forward` of a GET always precedes its
+/// `PollAborted` for that GET.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     queue: SegQueue<ShardMsg>,

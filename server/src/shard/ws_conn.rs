@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use roomcast_engine::ws::{encode_close, encode_pong, PeerCloseOutcome, WsEvent};
 
-use super::core::{ConnState, SessionKey, ShardCore};
+use super::core::{BodyDest, ConnState, Pending, PostBody, SessionKey, ShardCore};
+use super::route::Requester;
 use crate::driver::{CloseCause, ConnId, Outbox};
 
 /// A decoded inbound frame, owned so the session table can be borrowed while handling it.
@@ -139,21 +140,22 @@ impl ShardCore {
         let now = self.now;
         match self.take_conn(conn) {
             Some(ConnState::Http(http)) => {
-                if let Some((key, _)) = http.parked {
+                if let Some(Pending::Parked(key)) = http.pending {
                     if let Some(s) = self.session_mut(key) {
-                        if s.get == Some(conn) {
+                        if s.get.as_ref().is_some_and(|get| get.to == Requester::Local(conn)) {
                             s.get = None;
                             let _ = s.eio.handle_poll_aborted(now);
                         }
                     }
                     self.mark_dirty(key);
                 }
-                if let Some(body) = http.body {
-                    if let Some(s) = self.session_mut(body.session) {
+                if let Some(PostBody { dest: BodyDest::Session(key), .. }) = http.body {
+                    if let Some(s) = self.session_mut(key) {
                         s.eio.handle_poll_post_aborted(now);
                     }
-                    self.mark_dirty(body.session);
+                    self.mark_dirty(key);
                 }
+                self.on_http_conn_closed(conn, &http);
             }
             Some(ConnState::WebSocket(ws)) => {
                 if let Some(s) = self.session_mut(ws.session) {
@@ -167,7 +169,8 @@ impl ShardCore {
                 }
                 self.mark_dirty(ws.session);
             }
-            Some(ConnState::Closing) | None => {}
+            // A moving connection closed before its hand-over: its home shard never heard of it.
+            Some(ConnState::Closing | ConnState::Moving(_)) | None => {}
         }
     }
 

@@ -6,14 +6,16 @@
 //! consumed from the queue at its completion and the rest goes out at the next flush. A close winds
 //! down in steps: decide (`Closed` queued, id stale) → cancel the fd's operations (or, for a graceful
 //! close, FIN and linger until the peer's FIN) → when no operation is in flight, drop the queue and
-//! close the fd → slot reusable.
+//! close the fd → slot reusable. A detach winds down the same way without closing: flush the queue →
+//! cancel the receive (its buffered completions are still delivered as `Data`) → when nothing is in
+//! flight, hand the open fd over (`Detached`). An adopted fd gets a multishot receive like an accepted one.
 
 mod bufring;
 mod submit;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use io_uring::types::{SubmitArgs, Timespec};
@@ -21,8 +23,10 @@ use io_uring::{cqueue, IoUring};
 
 use self::bufring::ProvidedBuffers;
 use self::submit::{OpKind, SendOps};
-use super::outbox::flag;
-use super::{sys, CloseCause, Driver, DriverConfig, DriverEvent, DriverStats, IoBackend, Outbox, Waker};
+use super::outbox::{flag, Ending};
+use super::{
+    sys, CloseCause, ConnId, Driver, DriverConfig, DriverEvent, DriverStats, IoBackend, Outbox, Waker,
+};
 
 /// Buffer group id of the shard's provided-buffer ring (one group per ring).
 const BUFFER_GROUP: u16 = 0;
@@ -156,6 +160,19 @@ impl Driver for UringDriver {
         }
     }
 
+    fn adopt(&mut self, fd: OwnedFd) -> io::Result<ConnId> {
+        // Blocking, as accepted sockets are here: io_uring never blocks on them and sends never EAGAIN.
+        sys::set_nonblocking(fd.as_raw_fd(), false)?;
+        let conn = self.outbox.insert(fd);
+        let index = conn.slot() as usize;
+        if let Err(e) = self.arm_recv(index) {
+            drop(self.outbox.release(index));
+            return Err(e);
+        }
+        self.stats.adopted += 1;
+        Ok(conn)
+    }
+
     fn waker(&self) -> Waker {
         self.waker.clone()
     }
@@ -215,6 +232,9 @@ impl UringDriver {
                 }
             }
             return self.wind_down(index);
+        }
+        if self.outbox.has(index, flag::DETACH) {
+            return self.advance_detach(index);
         }
         Ok(())
     }
@@ -310,7 +330,7 @@ impl UringDriver {
                 return self.wind_down(index);
             }
             _ if -result == libc::ENOBUFS => self.rearm.push(index as u32),
-            _ if -result == libc::ECANCELED => return self.try_release(index),
+            _ if -result == libc::ECANCELED => return self.settle(index),
             _ => {
                 self.outbox.retire(index, CloseCause::from_errno(-result));
                 self.outbox.clear(index, flag::LINGER);
@@ -343,10 +363,42 @@ impl UringDriver {
         if self.outbox.has(index, flag::REPORTED) {
             return self.wind_down(index);
         }
-        if !self.outbox.queue_is_empty(index) || self.outbox.has(index, flag::CLOSE_AFTER_FLUSH) {
+        if !self.outbox.queue_is_empty(index)
+            || self.outbox.has(index, flag::CLOSE_AFTER_FLUSH | flag::DETACH)
+        {
             self.outbox.mark_dirty(index);
         }
         Ok(())
+    }
+
+    /// Moves a detaching slot towards hand-over: once its queue is flushed and no send is in flight,
+    /// cancels its receive; once that receive has ended too, hands the open fd to the user.
+    fn advance_detach(&mut self, index: usize) -> io::Result<()> {
+        if self.outbox.live_id(index).is_none() || !self.outbox.has(index, flag::DETACH) {
+            return Ok(());
+        }
+        if self.outbox.has(index, flag::SEND_INFLIGHT) || !self.outbox.queue_is_empty(index) {
+            return Ok(()); // the send completion re-dirties the slot
+        }
+        if self.outbox.has(index, flag::RECV_ARMED) {
+            if !self.outbox.has(index, flag::CANCELLING) {
+                submit::push_cancel_fd(&mut self.ring, self.outbox.fd(index), &mut self.cqes)?;
+                self.inflight += 1;
+                self.outbox.set(index, flag::CANCELLING);
+            }
+            return Ok(()); // the receive's last completion comes back here through `settle`
+        }
+        self.outbox.hand_over(index);
+        Ok(())
+    }
+
+    /// A slot's receive ended without a close: hand it over if it is detaching, else release it if
+    /// its close was decided.
+    fn settle(&mut self, index: usize) -> io::Result<()> {
+        if self.outbox.live_id(index).is_some() && self.outbox.has(index, flag::DETACH) {
+            return self.advance_detach(index);
+        }
+        self.try_release(index)
     }
 
     /// Moves a slot whose close is decided towards release: cancels its operations unless it lingers.
@@ -380,12 +432,12 @@ impl UringDriver {
             let index = slot as usize;
             let wanted = self.outbox.has(index, flag::OPEN)
                 && (!self.outbox.has(index, flag::REPORTED) || self.outbox.has(index, flag::LINGER))
-                && !self.outbox.has(index, flag::RECV_ARMED | flag::CANCELLING);
+                && !self.outbox.has(index, flag::RECV_ARMED | flag::CANCELLING | flag::DETACH);
             if wanted {
                 self.stats.receive_rearms += 1;
                 self.arm_recv(index)?;
             } else {
-                self.try_release(index)?;
+                self.settle(index)?;
             }
         }
         if !self.accept_armed && !self.accept_paused {
@@ -416,16 +468,25 @@ impl UringDriver {
         Ok(())
     }
 
-    /// Delivers queued `Closed` events; returns whether there were any.
+    /// Delivers queued `Closed` and `Detached` events; returns whether there were any.
     fn deliver_closed<H>(&mut self, handler: &mut H) -> bool
     where
         H: FnMut(DriverEvent<'_>, &mut Outbox),
     {
         let mut any = false;
-        while let Some((conn, cause)) = self.outbox.next_closed() {
+        while let Some((conn, ending)) = self.outbox.next_ended() {
             any = true;
-            self.stats.closed += 1;
-            handler(DriverEvent::Closed { conn, cause }, &mut self.outbox);
+            let event = match ending {
+                Ending::Closed(cause) => {
+                    self.stats.closed += 1;
+                    DriverEvent::Closed { conn, cause }
+                }
+                Ending::Detached(fd) => {
+                    self.stats.detached += 1;
+                    DriverEvent::Detached { conn, fd }
+                }
+            };
+            handler(event, &mut self.outbox);
         }
         any
     }

@@ -51,11 +51,8 @@ on_both_backends!(
     clients_reconnect_after_a_server_restart,
     storm_during_an_upgrade_started_mid_storm,
     python_socketio_joins_receives_and_acks,
-    #[ignore = "flaky until the queued-behind-upgrade bug is fixed (see packets_queued_behind_the_upgrade_packet)"]
     rooms_over_default_transports_while_upgrading,
-    #[ignore = "flaky until the queued-behind-upgrade bug is fixed (see packets_queued_behind_the_upgrade_packet)"]
     storm_with_the_join_racing_the_upgrade,
-    #[ignore = "server bug: frames in the same read as the upgrade packet `5` close the session with 1011"]
     packets_queued_behind_the_upgrade_packet,
     nested_binary_echo,
 );

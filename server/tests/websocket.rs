@@ -84,12 +84,9 @@ fn frames_sent_right_behind_the_upgrade_request_are_read(io: IoChoice) {
     assert!(connected.text.starts_with(r#"0{"sid":"#), "{}", connected.text);
 }
 
-/// Bytes that follow a WebSocket upgrade request in the same read are dropped by
-/// `shard/http_front.rs` (`on_http_data` returns once `on_request` says the connection left HTTP
-/// mode, discarding the rest of `input` instead of handing it to `on_ws_data`).
+/// Bytes that follow a WebSocket upgrade request in the same read belong to the WebSocket.
 mod pipelined_upgrade {
     #[test]
-    #[ignore = "bug in shard/http_front.rs: bytes after the upgrade head in the same read are dropped"]
     fn uring() {
         if roomcast_server::driver::probe_io_uring().is_ok() {
             super::frames_sent_right_behind_the_upgrade_request_are_read(
@@ -99,7 +96,6 @@ mod pipelined_upgrade {
     }
 
     #[test]
-    #[ignore = "bug in shard/http_front.rs: bytes after the upgrade head in the same read are dropped"]
     fn epoll() {
         super::frames_sent_right_behind_the_upgrade_request_are_read(
             roomcast_server::config::IoChoice::Epoll,

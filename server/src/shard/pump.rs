@@ -48,7 +48,8 @@ impl ShardCore {
         self.arm_timer(key);
     }
 
-    fn on_upgraded(&mut self, key: SessionKey) {
+    /// The candidate WebSocket became the session's transport (idempotent).
+    pub(crate) fn on_upgraded(&mut self, key: SessionKey) {
         let Some(s) = self.session_mut(key) else { return };
         let Some(conn) = s.candidate.take() else { return };
         s.ws = Some(conn);

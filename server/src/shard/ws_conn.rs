@@ -29,7 +29,7 @@ impl ShardCore {
         if *id != conn {
             return;
         }
-        let (session, candidate) = (ws.session, ws.candidate);
+        let session = ws.session;
         let decoded = ws.decoder.handle_bytes(inbound, |event| {
             frames.push(match event {
                 WsEvent::Text(text) => WsIn::Text(Bytes::copy_from_slice(text.as_bytes())),
@@ -41,10 +41,12 @@ impl ShardCore {
             Ok(())
         });
         for frame in frames {
-            if !self.on_ws_frame(out, conn, session, candidate, frame) {
+            if !self.on_ws_frame(out, conn, session, frame) {
                 return;
             }
         }
+        // The upgrade may have completed on a frame of this read.
+        let candidate = matches!(self.conn_mut(conn), Some(ConnState::WebSocket(ws)) if ws.candidate);
         if let Err(error) = decoded {
             self.stats.peer_errors += 1;
             self.buf.clear();
@@ -58,15 +60,11 @@ impl ShardCore {
     }
 
     /// Handles one frame; returns false once the connection is closing.
-    fn on_ws_frame(
-        &mut self,
-        out: &mut Outbox,
-        conn: ConnId,
-        key: SessionKey,
-        candidate: bool,
-        frame: WsIn,
-    ) -> bool {
+    fn on_ws_frame(&mut self, out: &mut Outbox, conn: ConnId, key: SessionKey, frame: WsIn) -> bool {
         let now = self.now;
+        // Re-read per frame: the upgrade packet `5` turns the candidate into the session's transport,
+        // and the client sends its held-back packets right behind it, often in the same read.
+        let candidate = matches!(self.conn_mut(conn), Some(ConnState::WebSocket(ws)) if ws.candidate);
         let result = match frame {
             WsIn::Ping(data) => {
                 self.buf.clear();
@@ -85,7 +83,13 @@ impl ShardCore {
                 return false;
             }
             WsIn::Text(text) => match self.session_mut(key) {
-                Some(s) if candidate => s.eio.handle_candidate_text(now, &text),
+                Some(s) if candidate => {
+                    let result = s.eio.handle_candidate_text(now, &text);
+                    if s.eio.is_upgraded() {
+                        self.on_upgraded(key);
+                    }
+                    result
+                }
                 Some(s) => s.eio.handle_ws_text(now, text),
                 None => Err(roomcast_engine::Error::Misuse("session gone")),
             },

@@ -150,7 +150,25 @@ fn a_client_that_joins_no_namespace_is_closed_after_the_connect_timeout(io: IoCh
     assert_eq!(joined.recv().text, r#"2["echo-back",1]"#);
 }
 
+/// A handler that panics costs its own event only: the same client and the others on its shard carry on.
+fn a_panicking_handler_does_not_take_the_shard_down(io: IoChoice) {
+    let mut server = Server::new();
+    server
+        .namespace("/")
+        .on("boom", |_, _| panic!("deliberate panic in a test handler"))
+        .on("echo", |socket, event| socket.emit("echo-back", &event.to_args()));
+    let server = TestServer::start(server, config(io, 1));
+    let (mut a, _) = Client::connect(server.addr);
+    let (mut b, _) = Client::connect(server.addr);
+    a.emit("boom", "");
+    a.emit("echo", "1");
+    assert_eq!(a.expect_event("echo-back").text, r#"2["echo-back",1]"#);
+    b.emit("echo", "2");
+    assert_eq!(b.expect_event("echo-back").text, r#"2["echo-back",2]"#);
+}
+
 on_both_backends!(
+    a_panicking_handler_does_not_take_the_shard_down,
     a_client_that_joins_no_namespace_is_closed_after_the_connect_timeout,
     a_client_that_stops_answering_pings_times_out,
     shutdown_closes_every_client_and_stops_accepting,

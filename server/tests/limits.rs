@@ -90,7 +90,25 @@ fn volatile_broadcasts_skip_a_backed_up_client(io: IoChoice) {
     );
 }
 
+/// With a work budget of one delivery per turn, a burst of 50 broadcasts to 6 clients is spread over
+/// hundreds of turns: every client still gets every broadcast, once and in order.
+fn a_tiny_turn_budget_spreads_work_without_losing_or_reordering(io: IoChoice) {
+    let server = TestServer::start(Server::new(), Config { turn_budget: 1, ..config(io, 2) });
+    let mut clients: Vec<Client> = (0..6).map(|_| Client::connect(server.addr).0).collect();
+    let handle = server.handle();
+    for i in 0..50 {
+        handle.emit("/", &[], &[], "n", &[Arg::json(i.to_string()).unwrap()]);
+    }
+    handle.emit("/", &[], &[], "fence", &[]);
+    for client in &mut clients {
+        let seen: Vec<String> = client.events_until("n", "fence").iter().map(|p| p.text.clone()).collect();
+        let want: Vec<String> = (0..50).map(|i| format!("2[\"n\",{i}]")).collect();
+        assert_eq!(seen, want);
+    }
+}
+
 on_both_backends!(
     a_client_that_stops_reading_is_closed_and_others_keep_receiving,
     volatile_broadcasts_skip_a_backed_up_client,
+    a_tiny_turn_budget_spreads_work_without_losing_or_reordering,
 );

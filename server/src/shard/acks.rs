@@ -3,6 +3,7 @@
 use roomcast_engine::ids::SocketId;
 
 use super::core::ShardCore;
+use super::guard::guarded;
 use crate::api::args::ArgRef;
 use crate::api::socket::{AckError, Socket};
 use crate::driver::Outbox;
@@ -25,7 +26,7 @@ impl ShardCore {
             .and_then(|acks| acks.remove(&ack_id));
         if let Some(callback) = callback {
             let args = args.iter().map(|a| a.to_arg()).collect();
-            callback(&mut Socket::new(self, out, nsp, id), Ok(args));
+            guarded(|| callback(&mut Socket::new(self, out, nsp, id), Ok(args)));
         }
     }
 
@@ -38,7 +39,7 @@ impl ShardCore {
             .and_then(|s| s.acks.as_mut())
             .and_then(|acks| acks.remove(&ack_id));
         if let Some(callback) = callback {
-            callback(&mut Socket::new(self, out, nsp, id), Err(AckError::Timeout));
+            guarded(|| callback(&mut Socket::new(self, out, nsp, id), Err(AckError::Timeout)));
         }
     }
 
@@ -52,7 +53,7 @@ impl ShardCore {
         let mut pending: Vec<_> = pending.into_iter().collect();
         pending.sort_unstable_by_key(|(ack_id, _)| *ack_id);
         for (_, callback) in pending {
-            callback(&mut Socket::leaving(self, out, nsp, id), Err(AckError::Disconnected));
+            guarded(|| callback(&mut Socket::leaving(self, out, nsp, id), Err(AckError::Disconnected)));
         }
     }
 }

@@ -13,6 +13,7 @@
 pub(crate) mod acks;
 pub(crate) mod core;
 pub(crate) mod deliver;
+pub(crate) mod guard;
 pub(crate) mod http_front;
 pub(crate) mod pump;
 pub(crate) mod random;
@@ -32,6 +33,15 @@ use self::shared::ShardMsg;
 use crate::api::socket::Ctx;
 use crate::driver::{ConnId, Driver, DriverEvent, Outbox};
 
+/// What one pass over the inbox left behind.
+#[derive(Debug, Default, Clone, Copy)]
+struct InboxTurn {
+    /// A shutdown was requested.
+    shutdown: bool,
+    /// The work budget ran out with messages still queued.
+    backlog: bool,
+}
+
 /// How often a draining shard checks whether its connections are gone.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
@@ -45,9 +55,15 @@ impl<D: Driver> Shard<D> {
     /// poller itself fails.
     pub(crate) fn run(mut self) -> io::Result<()> {
         let mut drain_deadline: Option<Instant> = None;
+        let mut inbox_backlog = false;
         loop {
             let now = Instant::now();
             let mut timeout = self.core.timers.next_deadline().map(|d| d.saturating_duration_since(now));
+            if inbox_backlog {
+                // The last turn stopped at its work budget with messages left: look at I/O and timers
+                // without waiting, then carry on with the inbox.
+                timeout = Some(Duration::ZERO);
+            }
             if drain_deadline.is_some() {
                 timeout = Some(timeout.map_or(DRAIN_POLL, |t| t.min(DRAIN_POLL)));
             }
@@ -57,7 +73,9 @@ impl<D: Driver> Shard<D> {
                 core.on_driver_event(out, event);
             })?;
             self.core.now = Instant::now();
-            if self.core.drain_inbox(&mut self.driver) && drain_deadline.is_none() {
+            let inbox = self.core.drain_inbox(&mut self.driver);
+            inbox_backlog = inbox.backlog;
+            if inbox.shutdown && drain_deadline.is_none() {
                 drain_deadline = Some(self.core.now + self.core.shared.config.drain_timeout);
             }
             let out = self.driver.outbox();
@@ -101,18 +119,26 @@ impl ShardCore {
         }
     }
 
-    /// Handles every queued message; returns whether a shutdown was requested.
-    fn drain_inbox<D: Driver>(&mut self, driver: &mut D) -> bool {
+    /// Handles queued messages until the inbox is empty or this turn's work budget
+    /// (`Config::turn_budget` deliveries) is spent, so that a burst of broadcasts to huge rooms cannot
+    /// starve accepts, reads and timers. A single broadcast is always planned and queued whole.
+    fn drain_inbox<D: Driver>(&mut self, driver: &mut D) -> InboxTurn {
         let shared = self.shared.clone();
-        let Some(inbox) = shared.inbox(self.id) else { return false };
-        let mut shutdown = false;
-        while let Some(msg) = inbox.pop() {
+        let mut turn = InboxTurn::default();
+        let Some(inbox) = shared.inbox(self.id) else { return turn };
+        let budget_end = self.stats.deliveries.saturating_add(shared.config.turn_budget as u64);
+        loop {
+            if self.stats.deliveries >= budget_end {
+                turn.backlog = !inbox.is_empty();
+                break;
+            }
+            let Some(msg) = inbox.pop() else { break };
             let out = driver.outbox();
             match msg {
                 ShardMsg::Broadcast(broadcast) => self.deliver(out, &broadcast),
-                ShardMsg::Run(f) => f(&mut Ctx { core: self, out }),
+                ShardMsg::Run(f) => guard::guarded(|| f(&mut Ctx { core: self, out })),
                 ShardMsg::Shutdown => {
-                    shutdown = true;
+                    turn.shutdown = true;
                     self.begin_shutdown(out);
                 }
                 ShardMsg::Forward(request) => self.on_forwarded_request(out, *request),
@@ -124,7 +150,7 @@ impl ShardCore {
                 ShardMsg::Adopt(adoption) => self.on_adoption(driver, *adoption),
             }
         }
-        shutdown
+        turn
     }
 
     /// Closes every session ("server shutting down") and every idle HTTP connection. Connections waiting

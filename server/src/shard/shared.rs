@@ -82,6 +82,10 @@ impl Inbox {
     pub(crate) fn pop(&self) -> Option<ShardMsg> {
         self.queue.pop()
     }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
 }
 
 /// Server-wide, read-only state.

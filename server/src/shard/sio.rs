@@ -7,6 +7,7 @@ use roomcast_engine::ids::SocketId;
 use roomcast_engine::sio::{self, Arg as SioArg, PacketType, Received};
 
 use super::core::{NspSocket, SessionKey, ShardCore};
+use super::guard::guarded;
 use crate::api::args::{ArgRef, Event};
 use crate::api::handshake::ConnectRequest;
 use crate::api::socket::Socket;
@@ -135,7 +136,7 @@ impl ShardCore {
         sio::encode_connect(nsp_name, sid.as_str(), None, &mut text);
         self.send_to_session(key, &EncodedPacket::from_text(text.freeze()));
         for handler in &def.on_connection {
-            handler(&mut Socket::new(self, out, nsp, id));
+            guarded(|| handler(&mut Socket::new(self, out, nsp, id)));
         }
     }
 
@@ -143,10 +144,10 @@ impl ShardCore {
         let def = self.nsps[nsp as usize].def.clone();
         // As socket.io's `onAny`: the catch-all sees every event, before the event's own handler.
         if let Some(any) = &def.any_event {
-            any(&mut Socket::new(self, out, nsp, id), event);
+            guarded(|| any(&mut Socket::new(self, out, nsp, id), event));
         }
         if let Some(handler) = def.events.get(event.name()) {
-            handler(&mut Socket::new(self, out, nsp, id), event);
+            guarded(|| handler(&mut Socket::new(self, out, nsp, id), event));
         }
     }
 
@@ -166,14 +167,14 @@ impl ShardCore {
         let key = socket.session;
         let def = self.nsps[nsp as usize].def.clone();
         for handler in &def.on_disconnecting {
-            handler(&mut Socket::new(self, out, nsp, id), reason);
+            guarded(|| handler(&mut Socket::new(self, out, nsp, id), reason));
         }
         // Leaves every room (adapter events in the reference order) and the rooms' slab; the socket's
         // own state stays until the end so that the handlers below still see its id.
         let _ = self.nsps[nsp as usize].rooms.remove(id);
         self.drain_adapter_events(nsp);
         for handler in &def.on_disconnect {
-            handler(&mut Socket::leaving(self, out, nsp, id), reason);
+            guarded(|| handler(&mut Socket::leaving(self, out, nsp, id), reason));
         }
         self.acks_abandoned(out, nsp, id);
         let namespace = &mut self.nsps[nsp as usize];
@@ -207,7 +208,7 @@ impl ShardCore {
         let Some(namespace) = self.nsps.get_mut(nsp as usize) else { return };
         let Some(listener) = namespace.def.adapter_listener.clone() else { return };
         while let Some(event) = namespace.rooms.poll_event() {
-            listener(&event);
+            guarded(|| listener(&event));
         }
     }
 

@@ -58,6 +58,9 @@ pub enum PeerMisbehaved {
     // --- HTTP/1.1 request head (appended)
     #[error("HTTP Transfer-Encoding is not supported; bodies need Content-Length")]
     HttpTransferEncoding,
+    // --- Cluster adapter messages (another server, or an emitter, published them on Redis)
+    #[error("malformed cluster adapter message: {0}")]
+    ClusterParse(&'static str),
 }
 
 /// Limits a peer can exceed; each is a configuration field with a documented default.
@@ -80,6 +83,8 @@ pub enum Limit {
     SioJsonDepth { max: usize },
     #[error("Socket.IO binary packet buffers more than {max} bytes")]
     SioAttachmentBytes { max: usize },
+    #[error("cluster adapter message nested deeper than {max} levels")]
+    ClusterDepth { max: usize },
 }
 
 impl Error {

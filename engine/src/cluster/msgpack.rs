@@ -16,9 +16,10 @@
 //! members whose value is `undefined` omitted, `undefined` elsewhere as nil.
 //!
 //! Contracts: decoding never panics and never recurses deeper than [`MAX_DEPTH`] containers; every
-//! length is checked against the bytes that remain before anything is allocated, so a message
-//! allocates at most a constant factor (the size of a [`Value`], 40 bytes, per input byte) of its own
-//! size. Cost: one pass; strings and binaries are copied once.
+//! length is checked against the bytes that remain, and containers reserve little ahead of the
+//! elements they actually hold, so a message allocates at most a constant factor of its own size
+//! (about 80 bytes per input byte in the worst case: an array of one-byte elements, 40 bytes per
+//! [`Value`], grown by doubling). Cost: one pass; strings and binaries are copied once.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -53,6 +54,9 @@ pub enum Value {
     /// `Date` for the timestamp types ([`ext_date_ms`]).
     Ext(i8, Bytes),
 }
+
+// The allocation bound in the module docs counts on it.
+const _: () = assert!(std::mem::size_of::<Value>() <= 40);
 
 impl Value {
     /// A string value.
@@ -138,6 +142,11 @@ pub fn decode(input: &[u8]) -> Result<Value, Error> {
     }
     Ok(value)
 }
+
+/// Most elements reserved ahead for an array or map. Claimed lengths are only trusted this far: nested
+/// containers may each claim the rest of the message, so reserving their full claims would cost
+/// depth × size; growing by pushes keeps allocation proportional to the elements actually read.
+const PREALLOCATE_MAX: usize = 16;
 
 struct Reader<'a> {
     rest: &'a [u8],
@@ -242,7 +251,7 @@ impl<'a> Reader<'a> {
         if len > self.rest.len() {
             return Err(malformed("msgpack: array longer than the message"));
         }
-        let mut items = Vec::with_capacity(len);
+        let mut items = Vec::with_capacity(len.min(PREALLOCATE_MAX));
         for _ in 0..len {
             items.push(self.value(depth + 1)?);
         }
@@ -256,7 +265,7 @@ impl<'a> Reader<'a> {
         if len > self.rest.len() / 2 {
             return Err(malformed("msgpack: map longer than the message"));
         }
-        let mut entries = Vec::with_capacity(len);
+        let mut entries = Vec::with_capacity(len.min(PREALLOCATE_MAX));
         for _ in 0..len {
             let key = key_string(self.value(depth + 1)?)?;
             entries.push((key, self.value(depth + 1)?));

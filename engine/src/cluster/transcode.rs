@@ -276,7 +276,8 @@ fn number_value(x: f64) -> Value {
     }
 }
 
-/// `[event, …args]` for a broadcast the server emits, from the raw arguments it holds.
+/// `[event, …args]` for a broadcast (or server-side emit) the server emits, from the raw arguments it
+/// holds.
 ///
 /// Errors: [`Error::Misuse`] when an argument is not one valid JSON value or a
 /// [`OutArg::JsonWithBinary`] placeholder does not name one of its attachments: the server validates
@@ -285,16 +286,21 @@ pub fn event_data(event: &str, args: &[OutArg<'_>]) -> Result<Value, Error> {
     let mut data = Vec::with_capacity(args.len() + 1);
     data.push(Value::str(event));
     for arg in args {
-        data.push(
-            match arg {
-                OutArg::Json(text) => parse(text, None),
-                OutArg::Binary(bytes) => Ok(Value::Bin(bytes.clone())),
-                OutArg::JsonWithBinary { json, attachments } => parse(json, Some(attachments)),
-            }
-            .map_err(|_| Error::Misuse("event argument is not valid JSON with valid placeholders"))?,
-        );
+        data.push(arg_value(arg)?);
     }
     Ok(Value::Array(data))
+}
+
+/// One argument the server holds as the value adapters carry (e.g. a client's ack argument answering a
+/// broadcast with acks): JSON read as notepack would write it, buffers and resolved placeholders as
+/// [`Value::Bin`]. Errors: [`Error::Misuse`] as for [`event_data`].
+pub fn arg_value(arg: &OutArg<'_>) -> Result<Value, Error> {
+    match arg {
+        OutArg::Json(text) => parse(text, None),
+        OutArg::Binary(bytes) => Ok(Value::Bin(bytes.clone())),
+        OutArg::JsonWithBinary { json, attachments } => parse(json, Some(attachments)),
+    }
+    .map_err(|_| Error::Misuse("event argument is not valid JSON with valid placeholders"))
 }
 
 /// One event argument as the server holds it, owned.
@@ -318,7 +324,9 @@ impl EventArg {
         }
     }
 
-    fn from_value(value: &Value) -> EventArg {
+    /// The argument a received value is handed to the server as (a server-side emit's argument, an
+    /// ack's): buffers anywhere inside become attachments behind placeholders numbered from 0.
+    pub fn from_value(value: &Value) -> EventArg {
         if let Value::Bin(data) = value {
             return EventArg::Binary(data.clone());
         }
@@ -360,8 +368,9 @@ pub fn is_valid_nsp(nsp: &str) -> bool {
 
 /// The Engine.IO message a broadcast's `data` (`[event, …args]`) is sent to clients as, in namespace
 /// `nsp`: exactly what [`encode_event_with_binary`] writes for the same arguments.
-/// Errors: [`PeerMisbehaved::ClusterParse`] for data that is not `[event name, …]` or a namespace that
-/// is not `/…` without a comma. Cost: one write of the arguments' JSON, one copy into the message.
+/// Errors: [`PeerMisbehaved::ClusterParse`] for data that is not `[event name, …]`, a namespace that
+/// is not `/…` without a comma, or an argument holding both buffers and a placeholder look-alike that
+/// names no buffer. Cost: one write of the arguments' JSON, one copy into the message.
 pub fn event_message(nsp: &str, data: &Value) -> Result<EventMessage, Error> {
     if !is_valid_nsp(nsp) {
         return Err(malformed("namespace must start with '/' and hold no ','"));
@@ -371,6 +380,9 @@ pub fn event_message(nsp: &str, data: &Value) -> Result<EventMessage, Error> {
     let mut out = BytesMut::new();
     out.put_u8(EIO_MESSAGE);
     let mut attachments = Vec::new();
-    encode_event_with_binary(nsp, None, event, &out_args, &mut out, &mut attachments)?;
+    // The one failure: an argument with buffers also holds an object of the peer's that looks like a
+    // placeholder but names no attachment (socket.io clients would reject the packet too).
+    encode_event_with_binary(nsp, None, event, &out_args, &mut out, &mut attachments)
+        .map_err(|_| malformed("event argument holds an object that looks like a binary placeholder"))?;
     Ok(EventMessage { text: out.freeze(), attachments })
 }

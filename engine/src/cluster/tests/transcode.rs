@@ -194,3 +194,39 @@ fn malformed_event_data_and_namespaces_are_rejected() {
     let ack = AdapterPacket { packet_type: 3, data, nsp: None };
     assert!(ack.event_message("/").is_err());
 }
+
+#[test]
+fn a_peers_placeholder_look_alike_next_to_buffers_is_a_parse_error() {
+    let data = Value::Array(vec![
+        s("ev"),
+        Value::Array(vec![
+            Value::Bin(Bytes::from_static(b"x")),
+            Value::map([("_placeholder", Value::Bool(true)), ("num", s("nope"))]),
+        ]),
+    ]);
+    assert!(matches!(
+        event_message("/", &data),
+        Err(crate::Error::PeerMisbehaved(crate::PeerMisbehaved::ClusterParse(_)))
+    ));
+}
+
+#[test]
+fn ack_arguments_convert_both_ways() {
+    let attachments = [Bytes::from_static(b"Z")];
+    let arg = OutArg::JsonWithBinary {
+        json: br#"{"ok":true,"file":{"_placeholder":true,"num":0}}"#,
+        attachments: &attachments,
+    };
+    let value = transcode::arg_value(&arg).unwrap();
+    let wire = Response::BroadcastAck { request_id: "r".into(), packet: Some(value) }.encode();
+    let Response::BroadcastAck { packet: Some(back), .. } = Response::decode(&wire).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        EventArg::from_value(&back),
+        EventArg::JsonWithBinary {
+            json: Bytes::from_static(br#"{"ok":true,"file":{"_placeholder":true,"num":0}}"#),
+            attachments: attachments.to_vec(),
+        }
+    );
+}

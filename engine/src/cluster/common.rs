@@ -149,8 +149,12 @@ impl BroadcastFlags {
 /// sockets when empty), minus sockets in any of `except`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BroadcastOpts {
+    /// Target rooms (union); empty means every socket of the namespace.
     pub rooms: Vec<String>,
+    /// Rooms whose sockets are left out (a sender's own id for `socket.broadcast`).
     pub except: Vec<String>,
+    /// The operator's flags. Written only where the adapter writes them (not in the classic
+    /// adapter's requests).
     pub flags: BroadcastFlags,
 }
 

@@ -38,14 +38,17 @@ pub enum Value {
     Nil,
     /// `undefined` (notepack's legacy `fixext 1` type 0). Written as nil; omitted as a map member.
     Undefined,
+    /// `true` / `false`.
     Bool(bool),
     /// An integer number, exact.
     Int(i64),
     /// Any other number (non-integral, non-finite, or from a float form).
     Float(f64),
+    /// A string (msgpack str).
     Str(String),
     /// A `Buffer` (msgpack bin, or notepack's legacy ext type 0 `ArrayBuffer`).
     Bin(Bytes),
+    /// An array.
     Array(Vec<Value>),
     /// An object: members in wire order. Duplicate keys are kept as sent; [`Value::get`] reads the last
     /// (as a JavaScript object would).

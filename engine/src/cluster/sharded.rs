@@ -112,6 +112,7 @@ pub struct ShardedMessage {
     pub uid: String,
     /// The namespace it concerns.
     pub nsp: String,
+    /// The `type` and its `data`.
     pub body: ShardedBody,
 }
 

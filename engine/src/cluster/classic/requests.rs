@@ -22,6 +22,7 @@ use crate::Error;
 pub struct Request {
     /// The requesting server's uid, [`super::super::EMITTER_UID`], or `None`.
     pub uid: Option<String>,
+    /// The request type and its members.
     pub kind: RequestKind,
 }
 
@@ -61,8 +62,11 @@ pub enum RequestKind {
 /// The single-socket action of a [`RequestKind::Legacy`] request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LegacyAction {
+    /// The socket joins this room.
     Join(String),
+    /// The socket leaves this room.
     Leave(String),
+    /// The socket is disconnected; `close` also closes its connection.
     Disconnect { close: bool },
 }
 

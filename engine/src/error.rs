@@ -61,6 +61,9 @@ pub enum PeerMisbehaved {
     // --- WebSocket, client role (appended)
     #[error("WebSocket frame from server is masked")]
     WsMasked,
+    // --- Cluster adapter messages (another server, or an emitter, published them on Redis)
+    #[error("malformed cluster adapter message: {0}")]
+    ClusterParse(&'static str),
 }
 
 /// Limits a peer can exceed; each is a configuration field with a documented default.
@@ -83,6 +86,8 @@ pub enum Limit {
     SioJsonDepth { max: usize },
     #[error("Socket.IO binary packet buffers more than {max} bytes")]
     SioAttachmentBytes { max: usize },
+    #[error("cluster adapter message nested deeper than {max} levels")]
+    ClusterDepth { max: usize },
 }
 
 impl Error {

@@ -12,8 +12,10 @@
 //! - [`ws`]: RFC 6455 frames (resumable decoder, encoder, shared pre-built broadcast frames).
 //! - [`eio`]: Engine.IO v4 packets, polling payloads and the session state machine.
 //! - [`sio`]: Socket.IO v5 packets, raw JSON pass-through and binary attachments.
+//! - [`cluster`]: the Redis adapter's and emitter's wire messages (msgpack/JSON), sans-I/O.
 //! - [`error`]: the crate's one error enum, split by who is at fault.
 
+pub mod cluster;
 pub mod eio;
 pub mod error;
 pub mod http;

@@ -1,7 +1,8 @@
 //! The server-wide utility operators (checklist 34) over real sockets, on both backends and two shards:
 //! `local_socket_ids` (fetchSockets), `sockets_join`, `sockets_leave` and `disconnect_sockets` act on the
-//! union of target rooms minus except rooms; run on every shard through `ServerHandle::on_each_shard`,
-//! they cover the whole server.
+//! union of target rooms minus except rooms. Started on every shard at once through
+//! `ServerHandle::on_each_shard`, the server-wide operators stay idempotent (each also reaches the other
+//! shard); `tests/selection.rs` starts them from a single socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

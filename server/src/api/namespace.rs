@@ -16,7 +16,7 @@ use super::handshake::{ConnectError, ConnectRequest};
 use super::socket::Socket;
 
 pub(crate) type ConnectionHandler = Arc<dyn Fn(&mut Socket<'_>) + Send + Sync>;
-pub(crate) type EventHandler = Arc<dyn Fn(&mut Socket<'_>, &Event<'_>) + Send + Sync>;
+pub type EventHandler = Arc<dyn Fn(&mut Socket<'_>, &Event<'_>) + Send + Sync>;
 pub(crate) type DisconnectHandler = Arc<dyn Fn(&mut Socket<'_>, &str) + Send + Sync>;
 pub(crate) type Middleware = Arc<dyn Fn(&ConnectRequest) -> Result<(), ConnectError> + Send + Sync>;
 pub(crate) type AdapterListener = Arc<dyn Fn(&AdapterEvent) + Send + Sync>;

@@ -7,6 +7,8 @@ use roomcast_engine::rooms::{BroadcastTarget, RoomName};
 use super::args::Arg;
 use super::socket::Ctx;
 use crate::broadcast::{Broadcast, EncodedPacket};
+use crate::shard::core::ShardCore;
+use crate::shard::selection::{SelectionOp, SocketInfo};
 
 /// A broadcast being described. Each call adds to it; [`Operator::emit`] sends it.
 pub struct Operator<'c, 'a> {
@@ -74,62 +76,45 @@ impl<'c, 'a> Operator<'c, 'a> {
         self.cx.core.broadcast(self.cx.out, broadcast);
     }
 
-    /// The ids of this shard's sockets that the broadcast would reach (`fetchSockets`, shard-local).
+    /// The ids of this shard's sockets that the broadcast would reach (shard-local; see
+    /// [`Operator::fetch_sockets`] for every shard).
     pub fn local_socket_ids(self) -> Vec<String> {
-        let core = &mut *self.cx.core;
-        let Some(namespace) = core.nsps.get(self.nsp as usize) else { return Vec::new() };
-        namespace.rooms.resolve(&self.target, &mut core.spec);
-        namespace
-            .rooms
-            .plan(&core.spec, &mut core.scratch)
-            .filter_map(|id| namespace.rooms.sid(id))
-            .map(|sid| sid.to_string())
-            .collect()
+        let (nsp, target) = (self.name(), self.target);
+        self.cx.core.socket_infos(&nsp, &target).into_iter().map(|s| s.id).collect()
     }
 
-    /// Makes every targeted socket of this shard join `room` (`socketsJoin`, shard-local).
-    pub fn sockets_join(mut self, room: &str) {
-        let ids = self.local_ids();
-        let nsp = self.nsp;
-        let core = &mut *self.cx.core;
-        for id in ids {
-            let _ = core.nsps[nsp as usize].rooms.join(id, room);
-        }
-        core.drain_adapter_events(nsp);
+    /// `fetchSockets`: describes every selected socket on every shard, then calls `done` with them on
+    /// this shard (at a later loop turn; the handler calling this has returned by then).
+    pub fn fetch_sockets(self, done: impl FnOnce(&mut Ctx<'_>, Vec<SocketInfo>) + Send + 'static) {
+        let (nsp, target) = (self.name(), Arc::new(self.target));
+        let part = Arc::new(move |core: &mut ShardCore| core.socket_infos(&nsp, &target));
+        self.cx.core.gather(part, Box::new(done));
     }
 
-    /// Makes every targeted socket of this shard leave `room` (`socketsLeave`, shard-local).
-    pub fn sockets_leave(mut self, room: &str) {
-        let ids = self.local_ids();
-        let nsp = self.nsp;
-        let core = &mut *self.cx.core;
-        for id in ids {
-            let _ = core.nsps[nsp as usize].rooms.leave(id, room);
-        }
-        core.drain_adapter_events(nsp);
+    /// `socketsJoin`: every selected socket, on every shard, joins `room` (here at once, elsewhere when
+    /// those shards next turn).
+    pub fn sockets_join(self, room: &str) {
+        self.everywhere(SelectionOp::Join(RoomName::from(room)));
     }
 
-    /// Disconnects every targeted socket of this shard (`disconnectSockets`); with `close`, their whole
-    /// clients, as [`crate::api::Socket::disconnect`] does.
-    pub fn disconnect_sockets(mut self, close: bool) {
-        let ids = self.local_ids();
-        let nsp = self.nsp;
+    /// `socketsLeave`: every selected socket, on every shard, leaves `room`.
+    pub fn sockets_leave(self, room: &str) {
+        self.everywhere(SelectionOp::Leave(RoomName::from(room)));
+    }
+
+    /// `disconnectSockets`: every selected socket, on every shard, leaves the namespace; with `close`,
+    /// their whole clients, as [`crate::api::Socket::disconnect`] does.
+    pub fn disconnect_sockets(self, close: bool) {
+        self.everywhere(SelectionOp::Disconnect { close });
+    }
+
+    fn name(&self) -> Arc<str> {
+        self.cx.core.nsps.get(self.nsp as usize).map(|n| n.name.clone()).unwrap_or_else(|| Arc::from("/"))
+    }
+
+    fn everywhere(self, op: SelectionOp) {
+        let nsp = self.name();
         let Ctx { core, out } = self.cx;
-        for id in ids {
-            // A socket already gone left with an earlier one of its client (`close`).
-            let Some(key) = core.nsps[nsp as usize].socket(id).map(|s| s.session) else { continue };
-            if close {
-                core.disconnect_client(out, key);
-            } else {
-                core.remove_socket(out, nsp, id, "server namespace disconnect", true);
-            }
-        }
-    }
-
-    fn local_ids(&mut self) -> Vec<roomcast_engine::ids::SocketId> {
-        let core = &mut *self.cx.core;
-        let Some(namespace) = core.nsps.get(self.nsp as usize) else { return Vec::new() };
-        namespace.rooms.resolve(&self.target, &mut core.spec);
-        namespace.rooms.plan(&core.spec, &mut core.scratch).collect()
+        core.apply_selection_everywhere(out, nsp, self.target, op);
     }
 }

@@ -9,12 +9,13 @@ use std::time::Duration;
 use roomcast_engine::ids::{ShardId, Sid, SocketId};
 use roomcast_engine::rooms::BroadcastTarget;
 
-use super::args::{Arg, ArgRef};
+use super::args::{Arg, ArgRef, Event};
 use super::handshake::Handshake;
 use super::operator::Operator;
 use crate::broadcast::EncodedPacket;
 use crate::driver::Outbox;
 use crate::shard::core::ShardCore;
+use crate::shard::selection::RoomsView;
 use crate::shard::timers::TimerKey;
 
 /// Why a server-to-client ack did not arrive.
@@ -45,6 +46,23 @@ impl<'a> Ctx<'a> {
     /// The shard (thread) this context belongs to: where the handler runs and its sockets live.
     pub fn shard(&self) -> ShardId {
         self.core.id
+    }
+
+    /// Room name → member ids of namespace `nsp` over every shard (the adapter's rooms view, own-id
+    /// rooms included), handed to `done` on this shard at a later loop turn.
+    pub fn fetch_rooms(&mut self, nsp: &str, done: impl FnOnce(&mut Ctx<'_>, RoomsView) + Send + 'static) {
+        let nsp: Arc<str> = Arc::from(nsp);
+        let part = Arc::new(move |core: &mut ShardCore| core.room_members(&nsp));
+        self.core.gather(
+            part,
+            Box::new(move |cx: &mut Ctx<'_>, parts: Vec<(String, Vec<String>)>| {
+                let mut view = RoomsView::new();
+                for (room, members) in parts {
+                    view.entry(room).or_default().extend(members);
+                }
+                done(cx, view)
+            }),
+        );
     }
 
     /// A broadcast operator on a namespace of this server (`io.of(nsp)`): a defined one, or one a
@@ -160,6 +178,19 @@ impl<'a> Socket<'a> {
         self.cx.core.timers.arm(at, TimerKey::Ack { nsp: self.nsp, socket: self.id, ack_id });
         let packet = EncodedPacket::event(self.namespace(), Some(ack_id), event, args);
         self.cx.core.send_to_session(key, &packet);
+    }
+
+    /// Handles `event` for this socket only (`socket.on`), instead of the namespace's handler for it.
+    /// Registered typically in a connection handler; dropped when the socket leaves.
+    pub fn on(&mut self, event: &str, handler: impl Fn(&mut Socket<'_>, &Event<'_>) + Send + Sync + 'static) {
+        let Some(socket) = self.cx.core.nsps.get_mut(self.nsp as usize).and_then(|n| n.socket_mut(self.id))
+        else {
+            return;
+        };
+        socket
+            .handlers
+            .get_or_insert_with(Default::default)
+            .insert(event.into(), std::sync::Arc::new(handler));
     }
 
     /// Answers the client's event with an acknowledgement (no-op if it asked for none).

@@ -136,6 +136,9 @@ pub(crate) struct NspSocket {
     /// field costs every socket 8 bytes instead of a 48-byte empty map.
     #[allow(clippy::box_collection)]
     pub acks: Option<Box<HashMap<u64, crate::api::socket::AckCallback>>>,
+    /// Handlers registered on this socket alone (`socket.on`); cold, boxed for the same reason.
+    #[allow(clippy::box_collection)]
+    pub handlers: Option<Box<HashMap<Box<str>, crate::api::namespace::EventHandler>>>,
 }
 
 impl std::fmt::Debug for NspSocket {

@@ -18,6 +18,7 @@ pub(crate) mod http_front;
 pub(crate) mod pump;
 pub(crate) mod random;
 pub(crate) mod route;
+pub(crate) mod selection;
 pub(crate) mod shared;
 pub(crate) mod sio;
 pub(crate) mod timers;

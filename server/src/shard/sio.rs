@@ -126,7 +126,7 @@ impl ShardCore {
         if namespace.sockets.len() <= slot {
             namespace.sockets.resize_with(slot + 1, || None);
         }
-        namespace.sockets[slot] = Some(NspSocket { id, sid, session: key, auth, acks: None });
+        namespace.sockets[slot] = Some(NspSocket { id, sid, session: key, auth, acks: None, handlers: None });
         if let Some(s) = self.session_mut(key) {
             s.sockets.push((nsp, id));
             s.connect_deadline = None;
@@ -146,7 +146,13 @@ impl ShardCore {
         if let Some(any) = &def.any_event {
             guarded(|| any(&mut Socket::new(self, out, nsp, id), event));
         }
-        if let Some(handler) = def.events.get(event.name()) {
+        // The socket's own handler (`socket.on`), else the namespace's.
+        let own = self.nsps[nsp as usize]
+            .socket(id)
+            .and_then(|s| s.handlers.as_ref())
+            .and_then(|h| h.get(event.name()))
+            .cloned();
+        if let Some(handler) = own.as_ref().or_else(|| def.events.get(event.name())) {
             guarded(|| handler(&mut Socket::new(self, out, nsp, id), event));
         }
     }

@@ -116,7 +116,15 @@ enum Op {
     JoinMany(u8, Vec<Pick>),
     Leave(u8, Pick),
     Disconnect(u8),
-    Broadcast { to: Vec<Pick>, except: Vec<Pick>, sender: Option<u8> },
+    /// `abandon`: first plan a broadcast to `to` plus one more room, without excepts, and drop its
+    /// iterator after that many recipients (what the planner's scratch holds must not leak into the
+    /// next plan).
+    Broadcast {
+        to: Vec<Pick>,
+        except: Vec<Pick>,
+        sender: Option<u8>,
+        abandon: Option<(u8, Pick)>,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -141,8 +149,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), picks(4)).prop_map(|(s, r)| Op::JoinMany(s, r)),
         4 => (any::<u8>(), pick()).prop_map(|(s, r)| Op::Leave(s, r)),
         2 => any::<u8>().prop_map(Op::Disconnect),
-        4 => (picks(8), picks(3), any::<Option<u8>>())
-            .prop_map(|(to, except, sender)| Op::Broadcast { to, except, sender }),
+        4 => (picks(8), picks(3), any::<Option<u8>>(), prop::option::weighted(0.3, (0..20u8, pick())))
+            .prop_map(|(to, except, sender, abandon)| Op::Broadcast { to, except, sender, abandon }),
     ]
 }
 
@@ -239,7 +247,12 @@ impl Harness {
                     "stale id after remove"
                 );
             }
-            Op::Broadcast { to, except, sender } => self.broadcast(to, except, *sender)?,
+            Op::Broadcast { to, except, sender, abandon } => {
+                if let Some((after, extra)) = abandon {
+                    self.abandon(to, extra, *after);
+                }
+                self.broadcast(to, except, *sender)?
+            }
         }
         let ours: Vec<String> = std::iter::from_fn(|| self.ns.poll_event()).map(describe).collect();
         let theirs = std::mem::take(&mut self.reference.events);
@@ -251,6 +264,16 @@ impl Harness {
         self.saw_dense |= dense > 0;
         self.saw_sparse |= dense < self.ns.room_count().saturating_sub(self.connected.len());
         Ok(())
+    }
+
+    /// Plans a broadcast to `to` and `extra` and stops after `after` recipients.
+    fn abandon(&mut self, to: &[Pick], extra: &Pick, after: u8) {
+        let target = BroadcastTarget {
+            to: to.iter().chain([extra]).map(|r| RoomName::from(self.name(r))).collect(),
+            ..BroadcastTarget::default()
+        };
+        self.ns.resolve(&target, &mut self.spec);
+        let _ = self.ns.plan(&self.spec, &mut self.scratch).take(usize::from(after)).count();
     }
 
     fn broadcast(&mut self, to: &[Pick], except: &[Pick], sender: Option<u8>) -> Result<(), TestCaseError> {

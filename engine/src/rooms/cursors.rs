@@ -1,71 +1,22 @@
-//! Cursors over sorted member lists for the recipients iterator (hot path): the merge heap of the
-//! sparse `to` lists, monotonic cursors into the sparse `except` lists, and galloping search.
+//! Cursors over sorted member lists for the recipients iterator (hot path): monotonic cursors into
+//! the sparse `except` lists, and galloping search.
 //!
 //! Kept in the `Scratch` between broadcasts, so their vectors are reused, never reallocated once warm.
 
 /// Cursors of one plan, kept in the `Scratch` so that planning reuses their memory.
 #[derive(Debug, Default)]
 pub(crate) struct Cursors {
-    /// Min-heap of the next member of every sparse `to` source that has one left.
-    pub(super) heap: Vec<Head>,
-    /// Index of each `to` source's next member; source `to_rooms.len()` is the own-room slot list.
-    pub(super) to_pos: Vec<usize>,
     /// Cursor into each sparse `except` room.
     pub(super) except_pos: Vec<usize>,
     /// Cursor into the excepted own-room slots.
     pub(super) except_slots_pos: usize,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Head {
-    pub(super) slot: u32,
-    pub(super) source: u32,
-}
-
 impl Cursors {
-    pub(crate) fn reset(&mut self, to_sources: usize, except_rooms: usize) {
-        self.heap.clear();
-        self.to_pos.clear();
-        self.to_pos.resize(to_sources, 0);
+    pub(crate) fn reset(&mut self, except_rooms: usize) {
         self.except_pos.clear();
         self.except_pos.resize(except_rooms, 0);
         self.except_slots_pos = 0;
-    }
-
-    /// Registers sparse source `source`, whose first member is `first` (nothing if it is empty).
-    pub(crate) fn push_source(&mut self, first: Option<u32>, source: usize) {
-        if let Some(slot) = first {
-            self.heap.push(Head { slot, source: source as u32 });
-        }
-    }
-
-    /// Number of non-empty sparse sources registered.
-    pub(crate) fn sources(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub(crate) fn heapify(&mut self) {
-        for i in (0..self.heap.len() / 2).rev() {
-            sift_down(&mut self.heap, i);
-        }
-    }
-
-    /// Moves the heap's top source to its member at `pos` (or drops it when exhausted), then
-    /// restores the heap order.
-    #[inline]
-    pub(super) fn advance_top(&mut self, list: &[u32], pos: usize) {
-        let Some(top) = self.heap.first_mut() else { return };
-        if let Some(p) = self.to_pos.get_mut(top.source as usize) {
-            *p = pos;
-        }
-        match list.get(pos) {
-            Some(&slot) => top.slot = slot,
-            None => {
-                // Non-empty: its top was just read.
-                self.heap.swap_remove(0);
-            }
-        }
-        sift_down(&mut self.heap, 0);
     }
 }
 
@@ -105,26 +56,6 @@ pub(super) fn seek(list: &[u32], pos: usize, target: u32) -> usize {
     }
     let hi = hi.min(rest.len());
     pos + lo + 1 + rest.get(lo + 1..hi).map_or(0, |window| window.partition_point(|&v| v < target))
-}
-
-#[inline]
-fn sift_down(heap: &mut [Head], mut i: usize) {
-    let key = |heap: &[Head], k: usize| heap.get(k).map_or(u32::MAX, |h| h.slot);
-    loop {
-        let (l, r) = (2 * i + 1, 2 * i + 2);
-        let mut min = i;
-        if l < heap.len() && key(heap, l) < key(heap, min) {
-            min = l;
-        }
-        if r < heap.len() && key(heap, r) < key(heap, min) {
-            min = r;
-        }
-        if min == i {
-            return;
-        }
-        heap.swap(i, min);
-        i = min;
-    }
 }
 
 #[cfg(test)]

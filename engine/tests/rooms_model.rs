@@ -171,6 +171,7 @@ struct Harness {
     scratch: Scratch,
     saw_dense: bool,
     saw_sparse: bool,
+    saw_chunked: bool,
 }
 
 impl Harness {
@@ -185,6 +186,7 @@ impl Harness {
             scratch: Scratch::default(),
             saw_dense: false,
             saw_sparse: false,
+            saw_chunked: false,
         }
     }
 
@@ -263,6 +265,7 @@ impl Harness {
         let dense = self.ns.dense_room_count();
         self.saw_dense |= dense > 0;
         self.saw_sparse |= dense < self.ns.room_count().saturating_sub(self.connected.len());
+        self.saw_chunked |= self.ns.chunked_room_count() > 0;
         Ok(())
     }
 
@@ -328,9 +331,17 @@ impl Harness {
     }
 }
 
-fn run_model(shape: Shape, cases: u32) {
+/// Which set representations a run went through.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    dense: bool,
+    sparse: bool,
+    chunked: bool,
+}
+
+fn run_model(shape: Shape, cases: u32) -> Seen {
     let config = Config { cases, failure_persistence: None, ..Config::default() };
-    let (saw_dense, saw_sparse) = (Cell::new(false), Cell::new(false));
+    let seen = Cell::new(Seen::default());
     let outcome = TestRunner::new(config).run(&case(shape), |(initial, ops)| {
         let mut h = Harness::new(shape);
         for _ in 0..initial {
@@ -343,26 +354,42 @@ fn run_model(shape: Shape, cases: u32) {
             }
         }
         h.check_all()?;
-        saw_dense.set(saw_dense.get() | h.saw_dense);
-        saw_sparse.set(saw_sparse.get() | h.saw_sparse);
+        let s = seen.get();
+        seen.set(Seen {
+            dense: s.dense | h.saw_dense,
+            sparse: s.sparse | h.saw_sparse,
+            chunked: s.chunked | h.saw_chunked,
+        });
         Ok(())
     });
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
-    assert!(saw_dense.get() && saw_sparse.get(), "the shape must exercise both set representations");
+    seen.get()
 }
 
 /// Up to 40 sockets in 3 rooms: most rooms hold more than 1 in 32 slots and turn dense, then shrink back.
 #[test]
 fn crowded_small_namespace_matches_the_reference() {
-    run_model(Shape { initial: (0, 40), max_sockets: 40, named_rooms: 3, ops: (20, 120) }, 1500);
+    let seen = run_model(Shape { initial: (0, 40), max_sockets: 40, named_rooms: 3, ops: (20, 120) }, 1500);
+    assert!(seen.dense && seen.sparse, "the shape must exercise both set representations: {seen:?}");
 }
 
-/// Up to 400 sockets over 40 rooms: rooms stay small and sparse; planning takes the merge path.
+/// Up to 400 sockets over 40 rooms: rooms stay small and sparse; planning scatters several lists.
 #[test]
 fn spread_out_namespace_matches_the_reference() {
-    run_model(Shape { initial: (100, 400), max_sockets: 400, named_rooms: 40, ops: (50, 150) }, 300);
+    let seen =
+        run_model(Shape { initial: (100, 400), max_sockets: 400, named_rooms: 40, ops: (50, 150) }, 300);
+    assert!(seen.sparse, "the shape must exercise sparse sets: {seen:?}");
+}
+
+/// Up to 1000 sockets in 4 rooms: rooms grow to 16–31 members, sparse lists of several chunks
+/// (capacity 1000 / 64 = 15), which split on joins and merge on leaves before any set turns dense.
+#[test]
+fn few_big_sparse_rooms_match_the_reference() {
+    let seen =
+        run_model(Shape { initial: (600, 1000), max_sockets: 1000, named_rooms: 4, ops: (100, 300) }, 40);
+    assert!(seen.chunked, "the shape must exercise chunked lists: {seen:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------

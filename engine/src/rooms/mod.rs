@@ -10,8 +10,10 @@
 //!   events), `names` (room-name interning), `slab` (socket slots).
 //! - hot path: [`plan`] (resolve a broadcast's names, plan its recipients), `recipients` (the
 //!   iterator that computes them), `scatter` (the bitmap that unions sparse lists), `cursors`
-//!   (galloping cursors into except lists), over [`set`] (member sets, sparse or dense).
+//!   (galloping cursors into except lists), over [`set`] (member sets: chunked
+//!   sorted lists or bitsets).
 
+mod chunked;
 mod cursors;
 mod names;
 pub mod namespace;

@@ -94,6 +94,15 @@ pub struct Scratch {
     except_slots: Vec<u32>,
 }
 
+/// An ascending slot list as the chunks of a sparse set view: none if empty, else itself.
+fn as_chunks(slots: &Vec<u32>) -> &[Vec<u32>] {
+    if slots.is_empty() {
+        &[]
+    } else {
+        std::slice::from_ref(slots)
+    }
+}
+
 /// A sparse `except` list is cleared from the scattered targets (O(its members)) rather than checked
 /// per non-zero word by a cursor (O(words), each a likely mispredicted branch) when it has at most this
 /// many members per target candidate.
@@ -161,15 +170,16 @@ impl NamespaceRooms {
         }
         cursors.reset(spec.except_rooms.len());
 
+        let (to_slots, except_slots) = (as_chunks(to_slots), as_chunks(except_slots));
         let mut dense = spec.everyone;
         let mut end_word = if spec.everyone { self.slab.live_words().len() } else { 0 };
         let mut lists = 0;
-        let mut one_list: &'s [u32] = &[];
-        let mut note_list = |list: &'s [u32], end_word: &mut usize| {
-            if let Some(&last) = list.last() {
+        let mut one_list: &'s [Vec<u32>] = &[];
+        let mut note_list = |chunks: &'s [Vec<u32>], end_word: &mut usize| {
+            if let Some(&last) = chunks.last().and_then(|chunk| chunk.last()) {
                 *end_word = (*end_word).max(last as usize / 64 + 1);
                 lists += 1;
-                one_list = list;
+                one_list = chunks;
             }
         };
         for &id in &spec.to_rooms {
@@ -178,7 +188,7 @@ impl NamespaceRooms {
                     dense = true;
                     end_word = end_word.max(words.len());
                 }
-                SetView::Sparse(list) => note_list(list, &mut end_word),
+                SetView::Sparse(chunks) => note_list(chunks, &mut end_word),
             }
         }
         note_list(to_slots, &mut end_word);
@@ -191,39 +201,45 @@ impl NamespaceRooms {
         if lists > 0 && walk != Walk::OneList {
             one_list = &[];
             scatter.prepare(end_word);
-            for list in self.sparse_to_lists(spec).chain([to_slots.as_slice()]) {
-                candidates += list.len();
+            for chunk in self.sparse_to_lists(spec).chain([to_slots]).flatten() {
+                candidates += chunk.len();
                 match walk {
-                    Walk::Scattered => scatter.add_summarised(list),
-                    _ => scatter.add_flat(list),
+                    Walk::Scattered => scatter.add_summarised(chunk),
+                    _ => scatter.add_flat(chunk),
                 }
             }
         }
 
         // Sparse excepts: cleared from the scattered targets, or scattered for the word walk, when
-        // that is cheaper than a cursor per word; the others stay for the iterator to check.
+        // that is cheaper than a cursor per word; the others stay for the iterator to check. Only
+        // slots below `end_word * 64` matter (and only those may be set in a bitmap).
         let mut excepts = [SetView::Sparse(&[]); EXCEPT_CACHE];
         for (view, &id) in excepts.iter_mut().zip(&spec.except_rooms) {
             *view = self.rooms.members(id).view();
         }
-        let mut except_left: &'s [u32] = except_slots;
-        let below_end = |list: &'s [u32]| {
-            list.get(..list.partition_point(|&s| (s as usize) < end_word * 64)).unwrap_or(list)
+        let mut except_left = except_slots;
+        let end_slot = end_word * 64;
+        let below_end = move |chunks: &'s [Vec<u32>]| {
+            chunks
+                .iter()
+                .take_while(move |c| c.first().is_some_and(|&s| (s as usize) < end_slot))
+                .map(move |c| c.get(..c.partition_point(|&s| (s as usize) < end_slot)).unwrap_or(c))
         };
         let sparse_excepts = excepts.iter_mut().filter_map(|view| match *view {
-            SetView::Sparse(list) if !list.is_empty() => Some((view, list)),
+            SetView::Sparse(chunks) if !chunks.is_empty() => Some((view, chunks)),
             _ => None,
         });
         match &mut walk {
             Walk::Scattered => {
-                for (view, list) in sparse_excepts {
-                    let list = below_end(list);
-                    if list.len() <= SCATTER_EXCEPT_FACTOR * candidates {
-                        scatter.remove_all(list);
+                for (view, chunks) in sparse_excepts {
+                    if below_end(chunks).map(<[u32]>::len).sum::<usize>()
+                        <= SCATTER_EXCEPT_FACTOR * candidates
+                    {
+                        below_end(chunks).for_each(|chunk| scatter.remove_all(chunk));
                         *view = SetView::Sparse(&[]);
                     }
                 }
-                scatter.remove_all(below_end(except_left));
+                below_end(except_left).for_each(|chunk| scatter.remove_all(chunk));
                 except_left = &[];
             }
             Walk::EveryWord { excepts_scattered, .. } => {
@@ -231,11 +247,11 @@ impl NamespaceRooms {
                 if sparse_excepts.peek().is_some() || !except_left.is_empty() {
                     except_bits.prepare(end_word);
                     *excepts_scattered = true;
-                    for (view, list) in sparse_excepts {
-                        except_bits.add_flat(below_end(list));
+                    for (view, chunks) in sparse_excepts {
+                        below_end(chunks).for_each(|chunk| except_bits.add_flat(chunk));
                         *view = SetView::Sparse(&[]);
                     }
-                    except_bits.add_flat(below_end(except_left));
+                    below_end(except_left).for_each(|chunk| except_bits.add_flat(chunk));
                     except_left = &[];
                 }
             }
@@ -249,9 +265,9 @@ impl NamespaceRooms {
     }
 
     /// The member lists of the sparse `to` rooms.
-    fn sparse_to_lists<'s>(&'s self, spec: &'s BroadcastSpec) -> impl Iterator<Item = &'s [u32]> + 's {
+    fn sparse_to_lists<'s>(&'s self, spec: &'s BroadcastSpec) -> impl Iterator<Item = &'s [Vec<u32>]> + 's {
         spec.to_rooms.iter().filter_map(|&id| match self.rooms.members(id).view() {
-            SetView::Sparse(list) => Some(list),
+            SetView::Sparse(chunks) => Some(chunks),
             SetView::Dense(_) => None,
         })
     }

@@ -1,10 +1,11 @@
 //! The recipients iterator: the innermost loop of the hot path (see `NamespaceRooms::plan`).
 //!
 //! `next` has two fast paths — pop a bit of the current 64-slot word, or take the next slot of the
-//! one sorted list being walked — and falls back to `refill` to compute the next word.
+//! current chunk of the one sorted list being walked — and falls back to `refill` to compute the next
+//! word or load the next chunk.
 
 use crate::ids::SocketId;
-use crate::rooms::cursors::{mask_in_word, seek, Cursors};
+use crate::rooms::cursors::{contains_at, mask_in_word, Cursors};
 use crate::rooms::namespace::NamespaceRooms;
 use crate::rooms::plan::BroadcastSpec;
 use crate::rooms::scatter::{ScatterBits, ScatterCursor};
@@ -37,12 +38,12 @@ pub(crate) const EXCEPT_CACHE: usize = 4;
 #[derive(Debug)]
 pub(crate) struct Setup<'s> {
     pub(crate) walk: Walk,
-    /// [`Walk::OneList`]'s list.
-    pub(crate) run: &'s [u32],
+    /// [`Walk::OneList`]'s list, as chunks.
+    pub(crate) run: &'s [Vec<u32>],
     /// The first [`EXCEPT_CACHE`] `except` rooms' sets still to check (emptied once applied).
     pub(crate) excepts: [SetView<'s>; EXCEPT_CACHE],
-    /// Excepted own-room slots still to check.
-    pub(crate) except_slots: &'s [u32],
+    /// Excepted own-room slots still to check (one chunk, or none).
+    pub(crate) except_slots: &'s [Vec<u32>],
     /// Some except is still to check.
     pub(crate) has_except: bool,
 }
@@ -53,8 +54,9 @@ pub struct Recipients<'s> {
     /// Recipients of the current word not yet yielded: bit `i` is slot `base + i`.
     bits: u64,
     base: u32,
-    /// [`Walk::OneList`]: candidates not yet checked.
+    /// [`Walk::OneList`]: candidates of the current chunk not yet checked, and the chunks after it.
     run: &'s [u32],
+    chunks: &'s [Vec<u32>],
     generations: &'s [u32],
     walk: Walk,
     has_except: bool,
@@ -69,7 +71,7 @@ pub struct Recipients<'s> {
     scatter_cursor: ScatterCursor,
     ns: &'s NamespaceRooms,
     spec: &'s BroadcastSpec,
-    except_slots: &'s [u32],
+    except_slots: &'s [Vec<u32>],
     cursors: &'s mut Cursors,
 }
 
@@ -102,7 +104,8 @@ impl<'s> Recipients<'s> {
         Recipients {
             bits: 0,
             base: 0,
-            run,
+            run: &[],
+            chunks: run,
             generations: ns.slab.generations(),
             walk,
             has_except,
@@ -215,7 +218,7 @@ impl<'s> Recipients<'s> {
             let Some(pos) = self.cursors.except_pos.get_mut(i) else { break };
             match set {
                 SetView::Dense(words) => acc &= !words.get(w).copied().unwrap_or(0),
-                SetView::Sparse(list) => acc &= !mask_in_word(list, pos, start),
+                SetView::Sparse(chunks) => acc &= !mask_in_word(chunks, pos, start),
             }
         }
         acc & !mask_in_word(self.except_slots, &mut self.cursors.except_slots_pos, start)
@@ -228,18 +231,13 @@ impl<'s> Recipients<'s> {
             let Some(pos) = self.cursors.except_pos.get_mut(i) else { break };
             let hit = match set {
                 SetView::Dense(words) => bit(words, slot),
-                SetView::Sparse(list) => {
-                    *pos = seek(list, *pos, slot);
-                    list.get(*pos) == Some(&slot)
-                }
+                SetView::Sparse(chunks) => contains_at(chunks, pos, slot),
             };
             if hit {
                 return true;
             }
         }
-        let pos = &mut self.cursors.except_slots_pos;
-        *pos = seek(self.except_slots, *pos, slot);
-        self.except_slots.get(*pos) == Some(&slot)
+        contains_at(self.except_slots, &mut self.cursors.except_slots_pos, slot)
     }
 }
 
@@ -260,6 +258,10 @@ impl Iterator for Recipients<'_> {
                     continue;
                 }
                 return Some(self.id(slot));
+            }
+            if let Some((chunk, rest)) = self.chunks.split_first() {
+                (self.run, self.chunks) = (chunk, rest);
+                continue;
             }
             if !self.refill() {
                 return None;

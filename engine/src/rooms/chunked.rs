@@ -3,17 +3,18 @@
 //! while planning still reads plain ascending `&[u32]` runs, one per chunk.
 //!
 //! Chunk capacity ([`chunk_capacity`]) scales with the universe: `universe / 64`, clamped to
-//! `8..=128`. Measured on a 1M-slot shard's 10k-member room (docs/BENCHMARKS.md, `rooms/join_leave`):
-//! 2.1 M join+leave pairs/s with one flat list, 4.2 M/s with 128–512-member chunks found by probing
-//! the chunks themselves, 5.0 M/s (256) and 5.2 M/s (128) with the contiguous `lasts` index; what is
-//! left is the namespace's own cost (name hash, socket entry). A broadcast pays one run switch per
-//! chunk, noise next to 64–128 members; the index and chunk headers add ~0.5 byte per member. Small
-//! universes get small chunks so that a set there, which turns dense past `universe / 32` members,
-//! still spans a few chunks — the representation big shards use is then the one small tests exercise.
+//! `8..=256`. Measured on a 1M-slot shard's 10k-member room (A/B runs, min of 300): 2.1 M join+leave
+//! pairs/s with one flat list; 4.2 M/s with chunks found by probing the chunks themselves (a
+//! dependent cache miss per probe); with the contiguous `lasts` index 5.2 M/s at 128 and ~5.0 M/s at
+//! 256 — what is left is the namespace's own cost (name hash, socket entry). 256 rather than 128
+//! because each chunk switch costs a broadcast walking one room tens of nanoseconds (a 1k-member
+//! room took 2.3 µs in 64-member chunks, 1.5 µs in 128-member ones). Small universes get small chunks
+//! so that a set there, which turns dense past `universe / 32` members, still spans a few chunks —
+//! the representation big shards use is then the one small tests exercise.
 
 /// Fewest and most members per chunk; see [`chunk_capacity`].
 const MIN_CHUNK: usize = 8;
-pub const MAX_CHUNK: usize = 128;
+pub const MAX_CHUNK: usize = 256;
 
 /// Most members in one chunk of a set over `universe` slots: `universe / 64` within
 /// `MIN_CHUNK..=MAX_CHUNK`. A chunk past it splits in two; one below a quarter of it merges with a

@@ -1,7 +1,7 @@
 //! `MemberSet`: the members of one room, as slot numbers of the namespace's socket slab.
 //!
 //! Two representations, chosen per set by its size relative to the slab's slot count (the *universe*):
-//! - **sparse**: a sorted list of `u32` cut into chunks of at most 512 members (`ChunkedList`) — 4
+//! - **sparse**: a sorted list of `u32` cut into chunks of at most 256 members (`ChunkedList`) — 4
 //!   bytes per member; membership is a binary search, insertion a `memmove` of one chunk's tail.
 //! - **dense**: a plain `Vec<u64>` bitset — 1 bit per slot up to the highest member; membership and
 //!   insertion are O(1), and planning walks it a word (64 slots) at a time.

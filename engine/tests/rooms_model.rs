@@ -116,7 +116,15 @@ enum Op {
     JoinMany(u8, Vec<Pick>),
     Leave(u8, Pick),
     Disconnect(u8),
-    Broadcast { to: Vec<Pick>, except: Vec<Pick>, sender: Option<u8> },
+    /// `abandon`: first plan a broadcast to `to` plus one more room, without excepts, and drop its
+    /// iterator after that many recipients (what the planner's scratch holds must not leak into the
+    /// next plan).
+    Broadcast {
+        to: Vec<Pick>,
+        except: Vec<Pick>,
+        sender: Option<u8>,
+        abandon: Option<(u8, Pick)>,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -141,8 +149,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), picks(4)).prop_map(|(s, r)| Op::JoinMany(s, r)),
         4 => (any::<u8>(), pick()).prop_map(|(s, r)| Op::Leave(s, r)),
         2 => any::<u8>().prop_map(Op::Disconnect),
-        4 => (picks(8), picks(3), any::<Option<u8>>())
-            .prop_map(|(to, except, sender)| Op::Broadcast { to, except, sender }),
+        4 => (picks(8), picks(3), any::<Option<u8>>(), prop::option::weighted(0.3, (0..20u8, pick())))
+            .prop_map(|(to, except, sender, abandon)| Op::Broadcast { to, except, sender, abandon }),
     ]
 }
 
@@ -163,6 +171,7 @@ struct Harness {
     scratch: Scratch,
     saw_dense: bool,
     saw_sparse: bool,
+    saw_chunked: bool,
 }
 
 impl Harness {
@@ -177,6 +186,7 @@ impl Harness {
             scratch: Scratch::default(),
             saw_dense: false,
             saw_sparse: false,
+            saw_chunked: false,
         }
     }
 
@@ -239,7 +249,12 @@ impl Harness {
                     "stale id after remove"
                 );
             }
-            Op::Broadcast { to, except, sender } => self.broadcast(to, except, *sender)?,
+            Op::Broadcast { to, except, sender, abandon } => {
+                if let Some((after, extra)) = abandon {
+                    self.abandon(to, extra, *after);
+                }
+                self.broadcast(to, except, *sender)?
+            }
         }
         let ours: Vec<String> = std::iter::from_fn(|| self.ns.poll_event()).map(describe).collect();
         let theirs = std::mem::take(&mut self.reference.events);
@@ -250,7 +265,18 @@ impl Harness {
         let dense = self.ns.dense_room_count();
         self.saw_dense |= dense > 0;
         self.saw_sparse |= dense < self.ns.room_count().saturating_sub(self.connected.len());
+        self.saw_chunked |= self.ns.chunked_room_count() > 0;
         Ok(())
+    }
+
+    /// Plans a broadcast to `to` and `extra` and stops after `after` recipients.
+    fn abandon(&mut self, to: &[Pick], extra: &Pick, after: u8) {
+        let target = BroadcastTarget {
+            to: to.iter().chain([extra]).map(|r| RoomName::from(self.name(r))).collect(),
+            ..BroadcastTarget::default()
+        };
+        self.ns.resolve(&target, &mut self.spec);
+        let _ = self.ns.plan(&self.spec, &mut self.scratch).take(usize::from(after)).count();
     }
 
     fn broadcast(&mut self, to: &[Pick], except: &[Pick], sender: Option<u8>) -> Result<(), TestCaseError> {
@@ -305,9 +331,17 @@ impl Harness {
     }
 }
 
-fn run_model(shape: Shape, cases: u32) {
+/// Which set representations a run went through.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    dense: bool,
+    sparse: bool,
+    chunked: bool,
+}
+
+fn run_model(shape: Shape, cases: u32) -> Seen {
     let config = Config { cases, failure_persistence: None, ..Config::default() };
-    let (saw_dense, saw_sparse) = (Cell::new(false), Cell::new(false));
+    let seen = Cell::new(Seen::default());
     let outcome = TestRunner::new(config).run(&case(shape), |(initial, ops)| {
         let mut h = Harness::new(shape);
         for _ in 0..initial {
@@ -320,26 +354,42 @@ fn run_model(shape: Shape, cases: u32) {
             }
         }
         h.check_all()?;
-        saw_dense.set(saw_dense.get() | h.saw_dense);
-        saw_sparse.set(saw_sparse.get() | h.saw_sparse);
+        let s = seen.get();
+        seen.set(Seen {
+            dense: s.dense | h.saw_dense,
+            sparse: s.sparse | h.saw_sparse,
+            chunked: s.chunked | h.saw_chunked,
+        });
         Ok(())
     });
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
-    assert!(saw_dense.get() && saw_sparse.get(), "the shape must exercise both set representations");
+    seen.get()
 }
 
 /// Up to 40 sockets in 3 rooms: most rooms hold more than 1 in 32 slots and turn dense, then shrink back.
 #[test]
 fn crowded_small_namespace_matches_the_reference() {
-    run_model(Shape { initial: (0, 40), max_sockets: 40, named_rooms: 3, ops: (20, 120) }, 1500);
+    let seen = run_model(Shape { initial: (0, 40), max_sockets: 40, named_rooms: 3, ops: (20, 120) }, 1500);
+    assert!(seen.dense && seen.sparse, "the shape must exercise both set representations: {seen:?}");
 }
 
-/// Up to 400 sockets over 40 rooms: rooms stay small and sparse; planning takes the merge path.
+/// Up to 400 sockets over 40 rooms: rooms stay small and sparse; planning scatters several lists.
 #[test]
 fn spread_out_namespace_matches_the_reference() {
-    run_model(Shape { initial: (100, 400), max_sockets: 400, named_rooms: 40, ops: (50, 150) }, 300);
+    let seen =
+        run_model(Shape { initial: (100, 400), max_sockets: 400, named_rooms: 40, ops: (50, 150) }, 300);
+    assert!(seen.sparse, "the shape must exercise sparse sets: {seen:?}");
+}
+
+/// Up to 1000 sockets in 4 rooms: rooms grow to 16–31 members, sparse lists of several chunks
+/// (capacity 1000 / 64 = 15), which split on joins and merge on leaves before any set turns dense.
+#[test]
+fn few_big_sparse_rooms_match_the_reference() {
+    let seen =
+        run_model(Shape { initial: (600, 1000), max_sockets: 1000, named_rooms: 4, ops: (100, 300) }, 40);
+    assert!(seen.chunked, "the shape must exercise chunked lists: {seen:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,85 +1,64 @@
-//! Cursors over sorted member lists for the recipients iterator (hot path): the merge heap of the
-//! sparse `to` lists, monotonic cursors into the sparse `except` lists, and galloping search.
+//! Cursors over sorted member lists for the recipients iterator (hot path): monotonic cursors into
+//! the sparse `except` lists (chunked, see `ChunkedList`), and galloping search.
 //!
 //! Kept in the `Scratch` between broadcasts, so their vectors are reused, never reallocated once warm.
 
 /// Cursors of one plan, kept in the `Scratch` so that planning reuses their memory.
 #[derive(Debug, Default)]
 pub(crate) struct Cursors {
-    /// Min-heap of the next member of every sparse `to` source that has one left.
-    pub(super) heap: Vec<Head>,
-    /// Index of each `to` source's next member; source `to_rooms.len()` is the own-room slot list.
-    pub(super) to_pos: Vec<usize>,
     /// Cursor into each sparse `except` room.
-    pub(super) except_pos: Vec<usize>,
+    pub(super) except_pos: Vec<ChunkPos>,
     /// Cursor into the excepted own-room slots.
-    pub(super) except_slots_pos: usize,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Head {
-    pub(super) slot: u32,
-    pub(super) source: u32,
+    pub(super) except_slots_pos: ChunkPos,
 }
 
 impl Cursors {
-    pub(crate) fn reset(&mut self, to_sources: usize, except_rooms: usize) {
-        self.heap.clear();
-        self.to_pos.clear();
-        self.to_pos.resize(to_sources, 0);
+    pub(crate) fn reset(&mut self, except_rooms: usize) {
         self.except_pos.clear();
-        self.except_pos.resize(except_rooms, 0);
-        self.except_slots_pos = 0;
-    }
-
-    /// Registers sparse source `source`, whose first member is `first` (nothing if it is empty).
-    pub(crate) fn push_source(&mut self, first: Option<u32>, source: usize) {
-        if let Some(slot) = first {
-            self.heap.push(Head { slot, source: source as u32 });
-        }
-    }
-
-    /// Number of non-empty sparse sources registered.
-    pub(crate) fn sources(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub(crate) fn heapify(&mut self) {
-        for i in (0..self.heap.len() / 2).rev() {
-            sift_down(&mut self.heap, i);
-        }
-    }
-
-    /// Moves the heap's top source to its member at `pos` (or drops it when exhausted), then
-    /// restores the heap order.
-    #[inline]
-    pub(super) fn advance_top(&mut self, list: &[u32], pos: usize) {
-        let Some(top) = self.heap.first_mut() else { return };
-        if let Some(p) = self.to_pos.get_mut(top.source as usize) {
-            *p = pos;
-        }
-        match list.get(pos) {
-            Some(&slot) => top.slot = slot,
-            None => {
-                // Non-empty: its top was just read.
-                self.heap.swap_remove(0);
-            }
-        }
-        sift_down(&mut self.heap, 0);
+        self.except_pos.resize(except_rooms, ChunkPos::default());
+        self.except_slots_pos = ChunkPos::default();
     }
 }
 
-/// Bits of the members of `list` within the word starting at slot `start`; advances `pos` past them.
+/// A monotonic cursor into a chunked sorted list: a chunk and a position in it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ChunkPos {
+    chunk: usize,
+    pos: usize,
+}
+
+/// Moves `at` to the first slot `>= target` (targets ascend across calls) and returns that slot;
+/// `None` past the end. O(chunks skipped + log of the distance).
 #[inline]
-pub(super) fn mask_in_word(list: &[u32], pos: &mut usize, start: u32) -> u64 {
-    *pos = seek(list, *pos, start);
+pub(super) fn seek_chunks(chunks: &[Vec<u32>], at: &mut ChunkPos, target: u32) -> Option<u32> {
+    loop {
+        let chunk = chunks.get(at.chunk)?;
+        if at.pos < chunk.len() && chunk.last().is_some_and(|&last| last >= target) {
+            at.pos = seek(chunk, at.pos, target);
+            return chunk.get(at.pos).copied();
+        }
+        at.chunk += 1;
+        at.pos = 0;
+    }
+}
+
+/// Whether `slot` (ascending across calls) is in the list.
+#[inline]
+pub(super) fn contains_at(chunks: &[Vec<u32>], at: &mut ChunkPos, slot: u32) -> bool {
+    seek_chunks(chunks, at, slot) == Some(slot)
+}
+
+/// Bits of the members of `chunks` within the word starting at slot `start` (ascending across calls);
+/// advances `at` past them.
+#[inline]
+pub(super) fn mask_in_word(chunks: &[Vec<u32>], at: &mut ChunkPos, start: u32) -> u64 {
     let mut mask = 0;
-    while let Some(&slot) = list.get(*pos) {
+    while let Some(slot) = seek_chunks(chunks, at, start) {
         if u64::from(slot) >= u64::from(start) + 64 {
             break;
         }
         mask |= 1 << (slot % 64);
-        *pos += 1;
+        at.pos += 1;
     }
     mask
 }
@@ -107,29 +86,9 @@ pub(super) fn seek(list: &[u32], pos: usize, target: u32) -> usize {
     pos + lo + 1 + rest.get(lo + 1..hi).map_or(0, |window| window.partition_point(|&v| v < target))
 }
 
-#[inline]
-fn sift_down(heap: &mut [Head], mut i: usize) {
-    let key = |heap: &[Head], k: usize| heap.get(k).map_or(u32::MAX, |h| h.slot);
-    loop {
-        let (l, r) = (2 * i + 1, 2 * i + 2);
-        let mut min = i;
-        if l < heap.len() && key(heap, l) < key(heap, min) {
-            min = l;
-        }
-        if r < heap.len() && key(heap, r) < key(heap, min) {
-            min = r;
-        }
-        if min == i {
-            return;
-        }
-        heap.swap(i, min);
-        i = min;
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::seek;
+    use super::{mask_in_word, seek, seek_chunks, ChunkPos};
 
     #[test]
     fn seek_finds_the_first_value_not_below_the_target() {
@@ -141,5 +100,18 @@ mod tests {
             }
         }
         assert_eq!(seek(&[], 0, 5), 0);
+    }
+
+    #[test]
+    fn chunk_cursor_walks_across_chunk_boundaries() {
+        let chunks = vec![vec![1, 5, 63], vec![64, 70], vec![200]];
+        let mut at = ChunkPos::default();
+        assert_eq!(mask_in_word(&chunks, &mut at, 0), (1 << 1) | (1 << 5) | (1 << 63));
+        assert_eq!(mask_in_word(&chunks, &mut at, 64), 1 | (1 << 6));
+        assert_eq!(seek_chunks(&chunks, &mut at, 150), Some(200));
+        assert_eq!(seek_chunks(&chunks, &mut at, 201), None);
+        let mut at = ChunkPos::default();
+        assert_eq!(seek_chunks(&chunks, &mut at, 64), Some(64), "a chunk's first slot");
+        assert_eq!(mask_in_word(&[], &mut ChunkPos::default(), 0), 0);
     }
 }

@@ -9,14 +9,17 @@
 //! - control path (may allocate, hash, log): [`namespace`] (connect, join, leave, views, adapter
 //!   events), `names` (room-name interning), `slab` (socket slots).
 //! - hot path: [`plan`] (resolve a broadcast's names, plan its recipients), `recipients` (the
-//!   iterator that computes them), `cursors` (merge heap, galloping cursors), over [`set`] (member
-//!   sets, sparse or dense).
+//!   iterator that computes them), `scatter` (the bitmap that unions sparse lists), `cursors`
+//!   (galloping cursors into except lists), over [`set`] (member sets: chunked
+//!   sorted lists or bitsets).
 
+mod chunked;
 mod cursors;
 mod names;
 pub mod namespace;
 pub mod plan;
 mod recipients;
+mod scatter;
 pub mod set;
 mod slab;
 

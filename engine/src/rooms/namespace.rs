@@ -49,6 +49,12 @@ pub struct NamespaceRooms {
 
 const STALE: Error = Error::Misuse("stale or unknown SocketId");
 
+/// Whether `room` is the own room of the socket with `sid`. Checks the length first: most room
+/// names are not `Sid`-shaped, and this runs on every join and leave.
+fn is_own_room(sid: Sid, room: &str) -> bool {
+    room.len() == Sid::LEN && sid.as_str() == room
+}
+
 impl Default for NamespaceRooms {
     fn default() -> Self {
         Self::new()
@@ -99,7 +105,7 @@ impl NamespaceRooms {
     /// Errors: `Misuse` for a stale `SocketId`.
     pub fn join(&mut self, s: SocketId, room: &str) -> Result<(), Error> {
         let sid = self.slab.entry(s).ok_or(STALE)?.sid;
-        if sid.as_str() == room {
+        if is_own_room(sid, room) {
             return self.join_own(s);
         }
         let id = match self.rooms.lookup(room) {
@@ -140,7 +146,7 @@ impl NamespaceRooms {
     /// Errors: `Misuse` for a stale `SocketId`.
     pub fn leave(&mut self, s: SocketId, room: &str) -> Result<(), Error> {
         let sid = self.slab.entry(s).ok_or(STALE)?.sid;
-        if sid.as_str() == room {
+        if is_own_room(sid, room) {
             return self.leave_own(s);
         }
         let Some(id) = self.rooms.lookup(room) else { return Ok(()) };
@@ -251,6 +257,11 @@ impl NamespaceRooms {
     /// Cost O(rooms).
     pub fn dense_room_count(&self) -> usize {
         self.rooms.sets().filter(|set| set.is_dense()).count()
+    }
+
+    /// How many rooms keep a sparse member list of more than one chunk (a metric). Cost O(rooms).
+    pub fn chunked_room_count(&self) -> usize {
+        self.rooms.sets().filter(|set| set.chunk_count() > 1).count()
     }
 
     /// The socket whose own room is named `room`, if it is connected and in that room.

@@ -10,7 +10,8 @@ use crate::ids::{RoomId, Sid, SocketId};
 use crate::rooms::cursors::Cursors;
 use crate::rooms::names::RoomName;
 use crate::rooms::namespace::NamespaceRooms;
-use crate::rooms::recipients::{Recipients, Walk};
+use crate::rooms::recipients::{Recipients, Setup, Walk, EXCEPT_CACHE};
+use crate::rooms::scatter::ScatterBits;
 use crate::rooms::set::SetView;
 
 /// Socket.IO broadcast flags (`BroadcastFlags`), carried from the target to the spec untouched; the
@@ -78,16 +79,34 @@ impl BroadcastSpec {
     }
 }
 
-/// Reusable working memory of [`NamespaceRooms::plan`]: merge heap, cursors, own-room slot lists. Keep
-/// one per shard; after the first few broadcasts it has grown to fit and planning allocates nothing.
+/// Reusable working memory of [`NamespaceRooms::plan`]: except cursors, a bitmap over the slots,
+/// own-room slot lists. Keep one per shard; after the first few broadcasts it has grown to fit (the
+/// bitmap to one bit per slot) and planning allocates nothing.
 #[derive(Debug, Default)]
 pub struct Scratch {
     cursors: Cursors,
+    scatter: ScatterBits,
+    /// The sparse `except` members, for a walk over every word.
+    except_bits: ScatterBits,
     /// Slots of the targeted own rooms still valid, ascending.
     to_slots: Vec<u32>,
     /// Slots of the excepted own rooms still valid, ascending.
     except_slots: Vec<u32>,
 }
+
+/// An ascending slot list as the chunks of a sparse set view: none if empty, else itself.
+fn as_chunks(slots: &Vec<u32>) -> &[Vec<u32>] {
+    if slots.is_empty() {
+        &[]
+    } else {
+        std::slice::from_ref(slots)
+    }
+}
+
+/// A sparse `except` list is cleared from the scattered targets (O(its members)) rather than checked
+/// per non-zero word by a cursor (O(words), each a likely mispredicted branch) when it has at most this
+/// many members per target candidate.
+const SCATTER_EXCEPT_FACTOR: usize = 4;
 
 impl NamespaceRooms {
     /// Resolves room names to ids for [`NamespaceRooms::plan`]. Cost: one string hash per name (two for
@@ -125,15 +144,15 @@ impl NamespaceRooms {
     /// socket once; every socket of the namespace when the target's `to` was empty.
     ///
     /// Hot path: no lock, no string hashing, no allocation once `scratch` is warm, no intermediate
-    /// set. Two strategies, picked per broadcast:
+    /// set. Three strategies, picked per broadcast:
     /// - some `to` room is dense, or `to` is everyone: walk every 64-slot word up to the highest target
-    ///   slot; OR the dense `to` words and the sparse `to` members of the word, AND-NOT the `except`
-    ///   members. Cost O((to + except rooms) × words + recipients).
-    /// - every `to` room is sparse: k-way merge of the sorted member lists, each candidate checked
-    ///   against the `except` rooms (a bit test, or a galloping cursor). One list is walked as a
-    ///   slice; 2–4 lists by a branch-free minimum of their heads; more through a min-heap, taking
-    ///   whole runs of one list between two heads of the others. Cost O(to members × min(k, log k) +
-    ///   candidates × except rooms), independent of the shard's size.
+    ///   slot; OR the dense `to` words (and the sparse `to` members, scattered into the scratch bitmap
+    ///   beforehand), AND-NOT the `except` members. Cost O((to + except rooms) × words + recipients).
+    /// - one sparse `to` list (a room, or own rooms): walk it, each member checked against the
+    ///   `except` rooms (a bit test, or a galloping cursor). Cost O(members × except rooms).
+    /// - several sparse `to` lists: scatter their members into the scratch bitmap (one bit each plus
+    ///   two summary bits), then read back its non-zero words in order, AND-NOT the `except` members
+    ///   of each. Cost O(to members + non-zero words × except rooms), independent of the shard's size.
     ///
     /// Sparse `except` rooms are read through monotonic cursors, so each member list is read at most
     /// once per broadcast.
@@ -142,34 +161,123 @@ impl NamespaceRooms {
     /// join order; the order across different recipients is not observable by clients.
     pub fn plan<'s>(&'s self, spec: &'s BroadcastSpec, scratch: &'s mut Scratch) -> Recipients<'s> {
         debug_assert_eq!(spec.epoch, self.rooms.epoch(), "BroadcastSpec planned after a room was deleted");
-        let Scratch { cursors, to_slots, except_slots } = scratch;
-        let owner_slots = |owners: &[SocketId], out: &mut Vec<u32>| {
-            out.clear();
-            out.extend(owners.iter().filter(|&&s| self.is_in_own_room(s)).map(|s| s.slot()));
-            out.sort_unstable();
-            out.dedup();
-        };
-        owner_slots(&spec.to_owners, to_slots);
-        owner_slots(&spec.except_owners, except_slots);
-        cursors.reset(spec.to_rooms.len() + 1, spec.except_rooms.len());
+        let Scratch { cursors, scatter, except_bits, to_slots, except_slots } = scratch;
+        if !spec.to_owners.is_empty() || !to_slots.is_empty() {
+            self.owner_slots(&spec.to_owners, to_slots);
+        }
+        if !spec.except_owners.is_empty() || !except_slots.is_empty() {
+            self.owner_slots(&spec.except_owners, except_slots);
+        }
+        cursors.reset(spec.except_rooms.len());
 
-        let mut every_word = spec.everyone;
+        let (to_slots, except_slots) = (as_chunks(to_slots), as_chunks(except_slots));
+        let mut dense = spec.everyone;
         let mut end_word = if spec.everyone { self.slab.live_words().len() } else { 0 };
-        for (source, &id) in spec.to_rooms.iter().enumerate() {
-            let set = self.rooms.members(id);
-            end_word = end_word.max(set.word_span());
-            match set.view() {
-                SetView::Dense(_) => every_word = true,
-                SetView::Sparse(list) => cursors.push_source(list.first().copied(), source),
+        let mut lists = 0;
+        let mut one_list: &'s [Vec<u32>] = &[];
+        let mut note_list = |chunks: &'s [Vec<u32>], end_word: &mut usize| {
+            if let Some(&last) = chunks.last().and_then(|chunk| chunk.last()) {
+                *end_word = (*end_word).max(last as usize / 64 + 1);
+                lists += 1;
+                one_list = chunks;
+            }
+        };
+        for &id in &spec.to_rooms {
+            match self.rooms.members(id).view() {
+                SetView::Dense(words) => {
+                    dense = true;
+                    end_word = end_word.max(words.len());
+                }
+                SetView::Sparse(chunks) => note_list(chunks, &mut end_word),
             }
         }
-        if let Some(&last) = to_slots.last() {
-            end_word = end_word.max(last as usize / 64 + 1);
+        note_list(to_slots, &mut end_word);
+        let mut walk = match (dense, lists) {
+            (true, _) => Walk::EveryWord { end_word, scattered: lists > 0, excepts_scattered: false },
+            (false, 0 | 1) => Walk::OneList,
+            (false, _) => Walk::Scattered,
+        };
+        let mut candidates = 0;
+        if lists > 0 && walk != Walk::OneList {
+            one_list = &[];
+            scatter.prepare(end_word);
+            for chunk in self.sparse_to_lists(spec).chain([to_slots]).flatten() {
+                candidates += chunk.len();
+                match walk {
+                    Walk::Scattered => scatter.add_summarised(chunk),
+                    _ => scatter.add_flat(chunk),
+                }
+            }
         }
-        cursors.push_source(to_slots.first().copied(), spec.to_rooms.len());
-        cursors.heapify();
-        let walk = Walk::choose(every_word, end_word, cursors.sources());
-        Recipients::new(self, spec, cursors, to_slots, except_slots, walk)
+
+        // Sparse excepts: cleared from the scattered targets, or scattered for the word walk, when
+        // that is cheaper than a cursor per word; the others stay for the iterator to check. Only
+        // slots below `end_word * 64` matter (and only those may be set in a bitmap).
+        let mut excepts = [SetView::Sparse(&[]); EXCEPT_CACHE];
+        for (view, &id) in excepts.iter_mut().zip(&spec.except_rooms) {
+            *view = self.rooms.members(id).view();
+        }
+        let mut except_left = except_slots;
+        let end_slot = end_word * 64;
+        let below_end = move |chunks: &'s [Vec<u32>]| {
+            chunks
+                .iter()
+                .take_while(move |c| c.first().is_some_and(|&s| (s as usize) < end_slot))
+                .map(move |c| c.get(..c.partition_point(|&s| (s as usize) < end_slot)).unwrap_or(c))
+        };
+        let sparse_excepts = excepts.iter_mut().filter_map(|view| match *view {
+            SetView::Sparse(chunks) if !chunks.is_empty() => Some((view, chunks)),
+            _ => None,
+        });
+        match &mut walk {
+            Walk::Scattered => {
+                for (view, chunks) in sparse_excepts {
+                    if below_end(chunks).map(<[u32]>::len).sum::<usize>()
+                        <= SCATTER_EXCEPT_FACTOR * candidates
+                    {
+                        below_end(chunks).for_each(|chunk| scatter.remove_all(chunk));
+                        *view = SetView::Sparse(&[]);
+                    }
+                }
+                below_end(except_left).for_each(|chunk| scatter.remove_all(chunk));
+                except_left = &[];
+            }
+            Walk::EveryWord { excepts_scattered, .. } => {
+                let mut sparse_excepts = sparse_excepts.peekable();
+                if sparse_excepts.peek().is_some() || !except_left.is_empty() {
+                    except_bits.prepare(end_word);
+                    *excepts_scattered = true;
+                    for (view, chunks) in sparse_excepts {
+                        below_end(chunks).for_each(|chunk| except_bits.add_flat(chunk));
+                        *view = SetView::Sparse(&[]);
+                    }
+                    below_end(except_left).for_each(|chunk| except_bits.add_flat(chunk));
+                    except_left = &[];
+                }
+            }
+            Walk::OneList => {}
+        }
+        let has_except = spec.except_rooms.len() > EXCEPT_CACHE
+            || !except_left.is_empty()
+            || excepts.iter().any(|v| !matches!(v, SetView::Sparse([])));
+        let setup = Setup { walk, run: one_list, excepts, except_slots: except_left, has_except };
+        Recipients::new(self, spec, cursors, scatter, except_bits, setup)
+    }
+
+    /// The member lists of the sparse `to` rooms.
+    fn sparse_to_lists<'s>(&'s self, spec: &'s BroadcastSpec) -> impl Iterator<Item = &'s [Vec<u32>]> + 's {
+        spec.to_rooms.iter().filter_map(|&id| match self.rooms.members(id).view() {
+            SetView::Sparse(chunks) => Some(chunks),
+            SetView::Dense(_) => None,
+        })
+    }
+
+    /// The slots of `owners` still in their own room, ascending, each once.
+    fn owner_slots(&self, owners: &[SocketId], out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(owners.iter().filter(|&&s| self.is_in_own_room(s)).map(|s| s.slot()));
+        out.sort_unstable();
+        out.dedup();
     }
 
     fn is_in_own_room(&self, s: SocketId) -> bool {

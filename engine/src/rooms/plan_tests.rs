@@ -1,5 +1,6 @@
 //! Broadcast planning rules: union, except rooms and sockets, everyone, unknown rooms, stale slots,
-//! and both strategies (merge over sparse sets, word walk over dense ones).
+//! and every strategy (one list walked, several sparse lists scattered into a bitmap, word walk over
+//! dense sets).
 
 use super::control_tests::sid;
 use super::{BroadcastFlags, BroadcastSpec, BroadcastTarget, NamespaceRooms, RoomName, Scratch};
@@ -79,7 +80,7 @@ fn unknown_rooms_reach_nobody_not_everybody() {
 }
 
 /// A namespace with `n` sockets in no room, connected first: with 300 of them, rooms of a few
-/// members stay sparse and planning takes the merge path; with none, they are dense (word walk).
+/// members stay sparse (a list walk, or the scatter bitmap); with none, they are dense (word walk).
 fn with_fillers(n: u16) -> NamespaceRooms {
     let mut ns = NamespaceRooms::new();
     for i in 0..n {

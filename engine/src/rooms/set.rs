@@ -1,8 +1,8 @@
 //! `MemberSet`: the members of one room, as slot numbers of the namespace's socket slab.
 //!
 //! Two representations, chosen per set by its size relative to the slab's slot count (the *universe*):
-//! - **sparse**: a sorted `Vec<u32>` — 4 bytes per member; membership is a binary search, insertion a
-//!   `memmove` of the tail.
+//! - **sparse**: a sorted list of `u32` cut into chunks of at most 256 members (`ChunkedList`) — 4
+//!   bytes per member; membership is a binary search, insertion a `memmove` of one chunk's tail.
 //! - **dense**: a plain `Vec<u64>` bitset — 1 bit per slot up to the highest member; membership and
 //!   insertion are O(1), and planning walks it a word (64 slots) at a time.
 //!
@@ -15,19 +15,21 @@
 //! - planning: on random members a list is never slower to walk than a bitset at or below 1 in 32
 //!   (the bitset is ~1.2× slower at 1 in 32, ~1.7× at 1 in 64, ~3× at 1 in 256: each sparse word
 //!   costs a mispredicted branch), so turning dense earlier would cost the hot path;
-//! - join/leave: a list's sorted insertion moves its tail — ~0.1 µs per join+leave at 1k members, 0.6 µs
-//!   at 16k, 1.7 µs at 31k (1 in 32 of a 1M-slot shard) — against a flat ~7 ns for a bitset. Capping
-//!   lists at a few thousand members would bound that, but made a 1M-slot shard's broadcast to a 10k
-//!   room 8× slower and its memory 3× larger; broadcasts are the hot path, so there is no cap.
+//! - join/leave: a flat list's sorted insertion moved its tail — 0.6 µs per join+leave at 16k members,
+//!   1.7 µs at 31k (1 in 32 of a 1M-slot shard). Capping lists at a few thousand members (dense past
+//!   it) made a 1M-slot shard's broadcast to a 10k room 8× slower and its memory 3× larger; chunking
+//!   the list bounds the move instead and keeps both.
 
 /// Sparse → dense when `len * DENSE_FACTOR > universe`; dense → sparse when `len * DENSE_FACTOR * 2 <
 /// universe`. 32 = where a sorted `u32` list and a bitset over the universe take the same memory.
 pub const DENSE_FACTOR: usize = 32;
 
+use crate::rooms::chunked::{chunk_capacity, ChunkedList};
+
 /// The members of one room: a set of slot numbers, iterated in ascending order.
 ///
-/// Invariant: sparse lists are strictly ascending; a dense bitset has no trailing zero word and `len`
-/// is its population count.
+/// Invariant: sparse lists are strictly ascending (see `ChunkedList`); a dense bitset has no trailing
+/// zero word and `len` is its population count.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemberSet {
     repr: Repr,
@@ -35,21 +37,21 @@ pub struct MemberSet {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Repr {
-    Sparse(Vec<u32>),
+    Sparse(ChunkedList),
     Dense { words: Vec<u64>, len: usize },
 }
 
 impl Default for Repr {
     fn default() -> Self {
-        Repr::Sparse(Vec::new())
+        Repr::Sparse(ChunkedList::new())
     }
 }
 
 /// A borrowed view of a set's representation, for the planner's word-at-a-time and merge loops.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum SetView<'a> {
-    /// Strictly ascending slots.
-    Sparse(&'a [u32]),
+    /// Chunks of strictly ascending slots; each non-empty, each below the next.
+    Sparse(&'a [Vec<u32>]),
     /// Bit `i % 64` of word `i / 64` is set iff slot `i` is a member; words past the end are zero.
     Dense(&'a [u64]),
 }
@@ -57,7 +59,7 @@ pub(crate) enum SetView<'a> {
 impl MemberSet {
     /// An empty (sparse) set; allocates nothing.
     pub const fn new() -> Self {
-        MemberSet { repr: Repr::Sparse(Vec::new()) }
+        MemberSet { repr: Repr::Sparse(ChunkedList::new()) }
     }
 
     /// Number of members. O(1).
@@ -77,22 +79,33 @@ impl MemberSet {
         matches!(self.repr, Repr::Dense { .. })
     }
 
+    /// Number of chunks of a sparse set's list (1 or more once it holds over one chunk's worth, see
+    /// `ChunkedList`); 0 for a dense set.
+    pub fn chunk_count(&self) -> usize {
+        match &self.repr {
+            Repr::Sparse(list) => list.chunks().len(),
+            Repr::Dense { .. } => 0,
+        }
+    }
+
     /// Whether `slot` is a member. O(log len) sparse, O(1) dense.
     pub fn contains(&self, slot: u32) -> bool {
         match &self.repr {
-            Repr::Sparse(list) => list.binary_search(&slot).is_ok(),
+            Repr::Sparse(list) => list.contains(slot),
             Repr::Dense { words, .. } => bit(words, slot),
         }
     }
 
     /// Adds `slot`; returns whether it was absent. `universe` is the slab's slot count (every slot is
-    /// below it), used only for the representation rule. Cost: O(len) sparse (tail move), O(1) dense
-    /// (amortised; the bitset grows to the highest member), O(universe / 64) when the set turns dense.
+    /// below it), used only for the representation rules. Cost: O(log len + chunk) sparse (a chunk's
+    /// tail move), O(1) dense (amortised; the bitset grows to the highest member), O(universe / 64)
+    /// when the set turns dense.
     pub fn insert(&mut self, slot: u32, universe: usize) -> bool {
         match &mut self.repr {
             Repr::Sparse(list) => {
-                let Err(at) = list.binary_search(&slot) else { return false };
-                list.insert(at, slot);
+                if !list.insert(slot, chunk_capacity(universe)) {
+                    return false;
+                }
                 if list.len() * DENSE_FACTOR > universe {
                     self.switch_to_dense();
                 }
@@ -117,14 +130,7 @@ impl MemberSet {
     /// to sparse costs O(words).
     pub fn remove(&mut self, slot: u32, universe: usize) -> bool {
         match &mut self.repr {
-            Repr::Sparse(list) => {
-                let Ok(at) = list.binary_search(&slot) else { return false };
-                list.remove(at);
-                if list.is_empty() {
-                    // An emptied room is usually deleted; do not keep its buffer alive meanwhile.
-                    *list = Vec::new();
-                }
-            }
+            Repr::Sparse(list) => return list.remove(slot, chunk_capacity(universe)),
             Repr::Dense { words, len } => {
                 let (word, mask) = word_and_mask(slot);
                 let Some(w) = words.get_mut(word) else { return false };
@@ -137,7 +143,7 @@ impl MemberSet {
                     words.pop();
                 }
                 if *len * DENSE_FACTOR * 2 < universe {
-                    self.switch_to_sparse();
+                    self.switch_to_sparse(universe);
                 }
             }
         }
@@ -152,17 +158,9 @@ impl MemberSet {
         }
     }
 
-    /// Number of 64-slot words a word-at-a-time walk must cover to see every member.
-    pub(crate) fn word_span(&self) -> usize {
-        match &self.repr {
-            Repr::Sparse(list) => list.last().map_or(0, |&s| s as usize / 64 + 1),
-            Repr::Dense { words, .. } => words.len(),
-        }
-    }
-
     pub(crate) fn view(&self) -> SetView<'_> {
         match &self.repr {
-            Repr::Sparse(list) => SetView::Sparse(list),
+            Repr::Sparse(list) => SetView::Sparse(list.chunks()),
             Repr::Dense { words, .. } => SetView::Dense(words),
         }
     }
@@ -170,7 +168,7 @@ impl MemberSet {
     fn switch_to_dense(&mut self) {
         let Repr::Sparse(list) = &self.repr else { return };
         let mut words = Vec::new();
-        for &slot in list {
+        for &slot in list.iter() {
             let (word, mask) = word_and_mask(slot);
             if words.len() <= word {
                 words.resize(word + 1, 0);
@@ -182,11 +180,9 @@ impl MemberSet {
         self.repr = Repr::Dense { len: list.len(), words };
     }
 
-    fn switch_to_sparse(&mut self) {
-        let Repr::Dense { words, len } = &self.repr else { return };
-        let mut list = Vec::with_capacity(*len);
-        list.extend(BitIter::new(words));
-        self.repr = Repr::Sparse(list);
+    fn switch_to_sparse(&mut self, universe: usize) {
+        let Repr::Dense { words, .. } = &self.repr else { return };
+        self.repr = Repr::Sparse(ChunkedList::from_sorted(BitIter::new(words), chunk_capacity(universe)));
     }
 }
 
@@ -207,7 +203,7 @@ pub(crate) fn bit(words: &[u64], slot: u32) -> bool {
 #[derive(Clone, Debug)]
 pub enum MemberIter<'a> {
     #[doc(hidden)]
-    Sparse(std::slice::Iter<'a, u32>),
+    Sparse(std::iter::Flatten<std::slice::Iter<'a, Vec<u32>>>),
     #[doc(hidden)]
     Dense(BitIter<'a>),
 }
@@ -311,16 +307,20 @@ mod tests {
     }
 
     #[test]
-    fn dense_set_trims_trailing_words_and_reports_its_span() {
+    fn dense_set_trims_trailing_words() {
+        let span = |set: &MemberSet| match set.view() {
+            SetView::Dense(words) => words.len(),
+            SetView::Sparse(_) => usize::MAX,
+        };
         let universe = 256;
         let mut set = MemberSet::new();
         for slot in [1, 2, 3, 4, 5, 6, 7, 8, 9, 200] {
             set.insert(slot, universe);
         }
         assert!(set.is_dense());
-        assert_eq!(set.word_span(), 4);
+        assert_eq!(span(&set), 4);
         set.remove(200, universe);
-        assert_eq!(set.word_span(), 1);
+        assert_eq!(span(&set), 1);
         assert!(!set.contains(200) && !set.contains(100_000));
         assert!(!set.remove(100_000, universe), "removing past the end is a no-op");
     }

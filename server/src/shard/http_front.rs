@@ -332,6 +332,11 @@ impl ShardCore {
             return;
         }
         let Some(get) = session.get.take() else { return };
+        if session.eio.is_closed() {
+            // The answer finished a closing session (`6\x1e1`): its `Closed` event is still to be
+            // pumped, which drops it.
+            self.mark_dirty(key);
+        }
         if let Requester::Local(conn) = get.to {
             if let Some(ConnState::Http(http)) = self.conn_mut(conn) {
                 http.pending = None;
@@ -369,7 +374,8 @@ impl ShardCore {
         let started = session.eio.handle_poll_post_begin(now);
         if started.is_err() || binary_body {
             if binary_body {
-                session.eio.close(now, eio::CloseReason::TransportError);
+                // As the reference ("invalid content"): closed now, not after one more GET.
+                session.eio.handle_transport_error(now);
             }
             self.buf.clear();
             write_empty(&mut self.buf, &ctx.closing(), Status::BadRequest);

@@ -13,7 +13,7 @@ mod support;
 
 use std::time::Duration;
 
-use roomcast_server::api::{InMessage, Server};
+use roomcast_server::api::{InMessage, Server, StartError};
 use roomcast_server::config::{Config, IoChoice};
 use support::http::{HttpClient, Response};
 use support::*;
@@ -418,6 +418,16 @@ fn raw_sessions_route_across_shards(io: IoChoice) {
         ws.send_text("5");
         ws.send_text("4over ws");
         assert_eq!(ws.recv_message(), Ok(Message::Text("4over ws".into())), "session {i}");
+    }
+}
+
+#[test]
+fn a_raw_endpoint_cannot_take_the_socket_io_path() {
+    let mut server = Server::new();
+    server.engine_io("/socket.io");
+    match server.start(config(IoChoice::Epoll, 1)) {
+        Err(StartError::PathTaken(path)) => assert_eq!(path, "/socket.io/"),
+        other => panic!("expected PathTaken, got {other:?}"),
     }
 }
 

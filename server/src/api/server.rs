@@ -48,7 +48,10 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("namespaces", &self.namespaces.len()).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("namespaces", &self.namespaces.len())
+            .field("engine_endpoints", &self.engines.iter().map(|(path, _)| path).collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 

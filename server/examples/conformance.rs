@@ -1,9 +1,11 @@
-//! The server the official Socket.IO v5 protocol test suite expects (reference notes §3.4): port 3000,
-//! `/socket.io/`, ping 300/200 ms, connectTimeout 1000 ms, maxHttpBufferSize 1e6, CORS `*`; namespace `/`
-//! echoes `auth` on connect, answers `message` with `message-back` and acks `message-with-ack` with its
-//! arguments; `/custom` echoes `auth`.
+//! The server the official protocol test suites expect (reference notes §3.3, §3.4): port 3000, ping
+//! 300/200 ms, connectTimeout 1000 ms, maxHttpBufferSize 1e6, CORS `*`.
+//! - Socket.IO v5 suite, on `/socket.io/`: namespace `/` echoes `auth` on connect, answers `message`
+//!   with `message-back` and acks `message-with-ack` with its arguments; `/custom` echoes `auth`.
+//! - Engine.IO v4 suite, on `/engine.io/`: a raw Engine.IO endpoint echoing every message unchanged
+//!   (text stays text, binary stays binary).
 //!
-//! Run: `cargo run -p roomcast-server --example conformance`, then the suite's `npm test`.
+//! Run: `cargo run -p roomcast-server --example conformance`, then `npm test` in either suite.
 //! `ROOMCAST_SHARDS=2` runs two shards (sessions then span shards: requests are routed home);
 //! `ROOMCAST_IO=epoll|uring` picks the I/O backend (default: io_uring where it runs).
 
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         .on("message", |socket, event| socket.emit("message-back", &event.to_args()))
         .on("message-with-ack", |socket, event| socket.ack(event.ack_id(), &event.to_args()));
     server.namespace("/custom").on_connection(emit_auth);
+    server.engine_io("/engine.io/").on_message(|socket, message| socket.send(message));
     let config = Config {
         listen: "0.0.0.0:3000".parse()?,
         ping_interval: Duration::from_millis(300),

@@ -7,39 +7,16 @@
 //! where it lands, and the new sid names that shard), then a POST `1` closes that probe session.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod support;
+
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use roomcast_engine::ids::{EngineSid, ShardId};
 use roomcast_server::api::{Arg, RunningServer, Server};
 use roomcast_server::config::{Config, IoChoice};
-
-/// Upper bound for anything a test waits for.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Runs a test body `fn name(io: IoChoice)` once per backend; the io_uring run is skipped (with a note)
-/// where io_uring cannot run.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn uring() {
-                if let Err(reason) = roomcast_server::driver::probe_io_uring() {
-                    eprintln!("io_uring unavailable, run skipped: {reason}");
-                    return;
-                }
-                super::$name(roomcast_server::config::IoChoice::Uring);
-            }
-
-            #[test]
-            fn epoll() {
-                super::$name(roomcast_server::config::IoChoice::Epoll);
-            }
-        }
-    )*};
-}
+use support::http::HttpClient as Client;
 
 /// A two-shard server whose `/` namespace answers `echo` with `echo-back`.
 fn start(io: IoChoice) -> RunningServer {
@@ -53,154 +30,6 @@ fn start(io: IoChoice) -> RunningServer {
         ..Config::default()
     };
     server.start(config).unwrap()
-}
-
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).unwrap()
-    }
-}
-
-/// A blocking loopback client that reads HTTP responses and WebSocket frames from one buffer.
-struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        Client { stream, buf: Vec::new() }
-    }
-
-    /// Reads more bytes into the buffer; fails the test at end of stream. Retries `EINTR`: the server's
-    /// io_uring may interrupt this thread (its rings were set up here, by `Server::start`).
-    fn fill(&mut self) {
-        let mut chunk = [0u8; 4096];
-        let n = loop {
-            match self.stream.read(&mut chunk) {
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                other => break other.unwrap(),
-            }
-        };
-        assert!(n > 0, "the server closed the connection");
-        self.buf.extend_from_slice(&chunk[..n]);
-    }
-
-    fn write_request(&mut self, method: &str, query: &str, body: &[u8]) {
-        let head = format!(
-            "{method} /socket.io/?{query} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain;charset=UTF-8\r\n\
-             Content-Length: {}\r\n\r\n",
-            body.len()
-        );
-        self.stream.write_all(head.as_bytes()).unwrap();
-        self.stream.write_all(body).unwrap();
-    }
-
-    fn request(&mut self, method: &str, query: &str, body: &[u8]) -> Response {
-        self.write_request(method, query, body);
-        self.read_response()
-    }
-
-    /// Reads one response (head, then `Content-Length` bytes of body).
-    fn read_response(&mut self) -> Response {
-        let end = loop {
-            if let Some(at) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            self.fill();
-        };
-        let head = String::from_utf8(self.buf.drain(..end).collect()).unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let length = head
-            .lines()
-            .filter_map(|line| line.split_once(':'))
-            .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-            .map_or(0, |(_, value)| value.trim().parse().unwrap());
-        while self.buf.len() < length {
-            self.fill();
-        }
-        Response { status, body: self.buf.drain(..length).collect() }
-    }
-
-    /// Asserts that nothing arrives for `wait` (e.g. a GET that must stay parked).
-    fn assert_silent(&mut self, wait: Duration) {
-        self.stream.set_read_timeout(Some(wait)).unwrap();
-        let mut byte = [0u8; 1];
-        let deadline = std::time::Instant::now() + wait;
-        loop {
-            match self.stream.read(&mut byte) {
-                Err(e) if e.kind() == ErrorKind::Interrupted && std::time::Instant::now() < deadline => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) =>
-                {
-                    break
-                }
-                other => panic!("expected silence, got {other:?}"),
-            }
-        }
-        self.stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        assert!(self.buf.is_empty());
-    }
-
-    fn upgrade(&mut self, sid: &str) -> Response {
-        let request = format!(
-            "GET /socket.io/?EIO=4&transport=websocket&sid={sid} HTTP/1.1\r\nHost: localhost\r\n\
-             Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n\r\n"
-        );
-        self.stream.write_all(request.as_bytes()).unwrap();
-        self.read_response()
-    }
-
-    /// Sends one masked text frame.
-    fn send_text(&mut self, text: &str) {
-        let mask = [0x11, 0x22, 0x33, 0x44];
-        assert!(text.len() < 126);
-        let mut frame = vec![0x81, 0x80 | text.len() as u8];
-        frame.extend_from_slice(&mask);
-        frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&frame).unwrap();
-    }
-
-    /// Reads one unmasked server frame: (opcode, payload).
-    fn read_frame(&mut self) -> (u8, Vec<u8>) {
-        while self.buf.len() < 2 {
-            self.fill();
-        }
-        let (opcode, short) = (self.buf[0] & 0x0f, (self.buf[1] & 0x7f) as usize);
-        let (header, len) = match short {
-            126 => {
-                while self.buf.len() < 4 {
-                    self.fill();
-                }
-                (4, u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize)
-            }
-            127 => panic!("no test frame is that large"),
-            len => (2, len),
-        };
-        while self.buf.len() < header + len {
-            self.fill();
-        }
-        let frame: Vec<u8> = self.buf.drain(..header + len).collect();
-        (opcode, frame[header..].to_vec())
-    }
-
-    fn read_text(&mut self) -> String {
-        let (opcode, payload) = self.read_frame();
-        assert_eq!(opcode, 1, "a text frame");
-        String::from_utf8(payload).unwrap()
-    }
 }
 
 /// The sid of an open packet `0{"sid":"…",…}`.
@@ -346,8 +175,7 @@ fn an_upgrade_from_the_other_shard_moves_the_session_there(io: IoChoice) {
     }
     let mut second = conn_on_shard(addr, other);
     assert_eq!(second.upgrade(&sid).status, 101, "a second WebSocket is accepted, then closed");
-    let mut rest = Vec::new();
-    second.stream.read_to_end(&mut rest).unwrap(); // the server ends it (read_to_end retries EINTR)
+    second.read_until_closed(); // the server ends it
     emit_news(&running, "3");
     assert_eq!(ws.read_text(), "42[\"news\",3]", "the first WebSocket still carries the session");
     running.shutdown().unwrap();
@@ -380,7 +208,7 @@ fn unknown_sids_are_refused_on_every_shard(io: IoChoice) {
     running.shutdown().unwrap();
 }
 
-both_backends!(
+on_both_backends!(
     polling_round_trips_on_fresh_connections,
     a_parked_forwarded_get_is_answered_when_home_queues_a_packet,
     an_aborted_forwarded_get_closes_the_session,

@@ -1,4 +1,5 @@
-//! The Socket.IO server API a Rust program builds on: namespaces, handlers, sockets, broadcasts.
+//! The Socket.IO server API a Rust program builds on: namespaces, handlers, sockets, broadcasts; and
+//! raw Engine.IO endpoints beside it ([`engine`]).
 //!
 //! ```no_run
 //! use roomcast_server::api::{Arg, Server};
@@ -13,6 +14,7 @@
 //! ```
 
 pub mod args;
+pub mod engine;
 pub mod handshake;
 pub mod namespace;
 pub mod operator;
@@ -21,9 +23,11 @@ pub mod socket;
 
 pub use crate::shard::selection::{RoomsView, SocketInfo};
 pub use args::{Arg, ArgRef, Event, InvalidJson, JsonWithBinary};
+pub use engine::{EngineEndpoint, EngineSocket};
 pub use handshake::{ConnectError, ConnectRequest, Handshake};
 pub use namespace::Namespace;
 pub use operator::Operator;
+pub use roomcast_engine::eio::InMessage;
 pub use roomcast_engine::rooms::AdapterEvent;
 pub use server::{RunningServer, Server, ServerHandle, StartError};
 pub use socket::{AckCallback, AckError, Ctx, Socket};

@@ -5,10 +5,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use roomcast_engine::http::Endpoint;
 use roomcast_engine::ids::ShardId;
 use roomcast_engine::rooms::{BroadcastTarget, RoomName};
 
 use super::args::Arg;
+use super::engine::EngineEndpoint;
 use super::namespace::{Namespace, NamespaceMatcher};
 use super::socket::Ctx;
 use crate::broadcast::{Broadcast, EncodedPacket};
@@ -31,23 +33,35 @@ pub enum StartError {
     Driver(std::io::Error),
     #[error("cannot start a shard thread: {0}")]
     Thread(std::io::Error),
+    #[error("the raw Engine.IO endpoint {0} has the path of the Socket.IO endpoint")]
+    PathTaken(String),
 }
 
-/// A server being described: namespaces and their handlers. `/` always exists.
+/// A server being described: namespaces and their handlers (`/` always exists), and any raw Engine.IO
+/// endpoints.
 pub struct Server {
     namespaces: Vec<(Arc<str>, Namespace)>,
     dynamic: Vec<(NamespaceMatcher, Namespace)>,
+    /// By normalized path (`/engine.io/`).
+    engines: Vec<(String, EngineEndpoint)>,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("namespaces", &self.namespaces.len()).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("namespaces", &self.namespaces.len())
+            .field("engine_endpoints", &self.engines.iter().map(|(path, _)| path).collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
 impl Default for Server {
     fn default() -> Self {
-        Server { namespaces: vec![(Arc::from("/"), Namespace::default())], dynamic: Vec::new() }
+        Server {
+            namespaces: vec![(Arc::from("/"), Namespace::default())],
+            dynamic: Vec::new(),
+            engines: Vec::new(),
+        }
     }
 }
 
@@ -81,8 +95,29 @@ impl Server {
         &mut self.dynamic[last].1
     }
 
+    /// A raw Engine.IO endpoint at `path` (created on first use), beside the Socket.IO endpoint: its
+    /// sessions speak plain Engine.IO and their messages go to its handlers (see [`super::engine`]).
+    /// The path is normalized as engine.io does (`/engine.io` and `/engine.io/` are one endpoint) and
+    /// matched as a prefix; a request under several endpoints' paths goes to the longest. It must differ
+    /// from `config.path`, or [`Server::start`] fails with [`StartError::PathTaken`].
+    pub fn engine_io(&mut self, path: &str) -> &mut EngineEndpoint {
+        let path = Endpoint::new(path).path().to_owned();
+        let index = match self.engines.iter().position(|(p, _)| *p == path) {
+            Some(i) => i,
+            None => {
+                self.engines.push((path, EngineEndpoint::default()));
+                self.engines.len() - 1
+            }
+        };
+        &mut self.engines[index].1
+    }
+
     /// Binds the listeners, starts one thread per shard, and returns once they run.
     pub fn start(self, config: Config) -> Result<RunningServer, StartError> {
+        let socket_io = Endpoint::new(&config.path);
+        if let Some((path, _)) = self.engines.iter().find(|(p, _)| p == socket_io.path()) {
+            return Err(StartError::PathTaken(path.clone()));
+        }
         let backend = match config.io {
             IoChoice::Epoll => (IoBackend::Epoll, None),
             IoChoice::Uring => match probe_io_uring() {
@@ -119,7 +154,8 @@ impl Server {
         let wakers = drivers.iter().map(|d| d.waker()).collect();
         let namespaces = self.namespaces.into_iter().map(|(n, def)| (n, Arc::new(def))).collect();
         let dynamic = self.dynamic.into_iter().map(|(m, def)| (m, Arc::new(def))).collect();
-        let shared = Arc::new(Shared::new(config, namespaces, dynamic, wakers));
+        let engines = self.engines.into_iter().map(|(p, def)| (p, Arc::new(def))).collect();
+        let shared = Arc::new(Shared::new(config, namespaces, dynamic, engines, wakers));
         let mut threads = Vec::with_capacity(drivers.len());
         for (i, driver) in drivers.into_iter().enumerate() {
             let core = ShardCore::new(ShardId(i as u16), shared.clone());

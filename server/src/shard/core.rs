@@ -19,7 +19,7 @@ use roomcast_engine::ws::{CloseHandshake, FrameDecoder};
 
 use super::random::IdSource;
 use super::route::{Forwarded, Moving, Requester};
-use super::shared::Shared;
+use super::shared::{EndpointId, Shared};
 use super::timers::Timers;
 use crate::api::handshake::Handshake;
 use crate::api::namespace::Namespace;
@@ -101,11 +101,15 @@ pub(crate) struct WsConn {
     pub candidate: bool,
 }
 
-/// One Engine.IO session (one client connection, whatever its transport) and its Socket.IO client.
+/// One Engine.IO session (one client connection, whatever its transport) and its Socket.IO client (the
+/// Socket.IO fields stay empty on a raw Engine.IO endpoint).
 #[derive(Debug)]
 pub(crate) struct Session {
     pub generation: u32,
     pub eio: EioSession,
+    /// The endpoint the session was opened on: its requests must name that endpoint's path, and its
+    /// messages go to that endpoint's app (Socket.IO, or a raw Engine.IO handler).
+    pub endpoint: EndpointId,
     /// The WebSocket carrying the session, once it is on WebSocket.
     pub ws: Option<ConnId>,
     /// The WebSocket offered as an upgrade, while the probe runs.

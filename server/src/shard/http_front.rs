@@ -31,6 +31,7 @@ use super::core::{
     BodyDest, ConnState, HttpConn, ParkedGet, Pending, PostBody, Session, SessionKey, ShardCore, WsConn,
 };
 use super::route::Requester;
+use super::shared::EndpointId;
 use crate::api::handshake::Handshake;
 use crate::driver::{ConnId, Outbox};
 
@@ -119,13 +120,20 @@ impl ShardCore {
         let query = EngineQuery::parse(head.raw_query());
         self.apply_due_deadlines(&query);
         let shutting_down = self.shared.is_shutting_down();
-        let route = self.shared.endpoint.classify(
+        let shared = self.shared.clone();
+        // A target outside every endpoint is classified by the Socket.IO one, which answers 404.
+        let endpoint = shared.endpoint_for(head.target()).unwrap_or(EndpointId::SOCKET_IO);
+        let Some(entry) = shared.endpoint(endpoint) else {
+            return self.reply(out, to, Bytes::new(), true); // unreachable: the Socket.IO one always exists
+        };
+        let route = entry.endpoint.classify(
             &head,
             &query,
             |sid| {
                 let key = self.sessions_by_sid.get(&sid)?;
-                // A closed session is only waiting to be dropped at the end of the turn.
-                let session = self.session(*key).filter(|s| !s.eio.is_closed())?;
+                // A closed session is only waiting to be dropped at the end of the turn. A session of
+                // another endpoint is unknown here, as with the reference's separate servers.
+                let session = self.session(*key).filter(|s| !s.eio.is_closed() && s.endpoint == endpoint)?;
                 Some(match session.eio.transport() {
                     eio::Transport::Polling => http::Transport::Polling,
                     eio::Transport::WebSocket => http::Transport::WebSocket,
@@ -134,7 +142,6 @@ impl ShardCore {
             |_| !shutting_down,
         );
         let b64 = query.b64;
-        let shared = self.shared.clone();
         let mut ctx = ResponseContext::for_request(&head, &shared.cors);
         if body.is_none() && head.content_length().unwrap_or(0) > 0 {
             ctx = ctx.closing(); // unless a POST to a session reads it (`begin_post` has its own context)
@@ -161,7 +168,7 @@ impl ShardCore {
                 return self.reply_buf(out, to, true);
             }
             Route::Handshake(transport) => match local {
-                Some(conn) => return self.handshake(out, conn, head, transport, b64),
+                Some(conn) => return self.handshake(out, conn, endpoint, head, transport, b64),
                 // Unreachable: only requests naming a session are forwarded.
                 None => write_engine_error(&mut self.buf, &ctx.closing(), EngineErrorCode::BadRequest, None),
             },
@@ -223,6 +230,7 @@ impl ShardCore {
         &mut self,
         out: &mut Outbox,
         conn: ConnId,
+        endpoint: EndpointId,
         head: RequestHead,
         transport: http::Transport,
         b64: bool,
@@ -235,9 +243,13 @@ impl ShardCore {
             http::Transport::Polling => eio::Transport::Polling,
             http::Transport::WebSocket => eio::Transport::WebSocket,
         };
+        // Only Socket.IO clients must join a namespace in time.
+        let connect_deadline =
+            (endpoint == EndpointId::SOCKET_IO).then(|| self.now + self.shared.config.connect_timeout);
         let session = Session {
             generation: 0,
             eio: EioSession::new(sid, eio_transport, self.shared.eio.clone(), self.now),
+            endpoint,
             ws: None,
             candidate: None,
             get: None,
@@ -245,7 +257,7 @@ impl ShardCore {
             handshake: Arc::new(self.handshake_info(conn, &head)),
             sockets: Vec::new(),
             reassembler: AttachmentReassembler::new(),
-            connect_deadline: Some(self.now + self.shared.config.connect_timeout),
+            connect_deadline,
             armed: None,
             dirty: false,
         };
@@ -262,6 +274,7 @@ impl ShardCore {
             }
             http::Transport::Polling => self.poll(out, Requester::Local(conn), key, head),
         }
+        self.on_engine_open(out, key);
     }
 
     fn handshake_info(&self, conn: ConnId, head: &RequestHead) -> Handshake {
@@ -319,6 +332,11 @@ impl ShardCore {
             return;
         }
         let Some(get) = session.get.take() else { return };
+        if session.eio.is_closed() {
+            // The answer finished a closing session (`6\x1e1`): its `Closed` event is still to be
+            // pumped, which drops it.
+            self.mark_dirty(key);
+        }
         if let Requester::Local(conn) = get.to {
             if let Some(ConnState::Http(http)) = self.conn_mut(conn) {
                 http.pending = None;
@@ -356,7 +374,8 @@ impl ShardCore {
         let started = session.eio.handle_poll_post_begin(now);
         if started.is_err() || binary_body {
             if binary_body {
-                session.eio.close(now, eio::CloseReason::TransportError);
+                // As the reference ("invalid content"): closed now, not after one more GET.
+                session.eio.handle_transport_error(now);
             }
             self.buf.clear();
             write_empty(&mut self.buf, &ctx.closing(), Status::BadRequest);

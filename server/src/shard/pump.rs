@@ -1,4 +1,6 @@
-//! Processing a session after input: its Engine.IO events, its outbound packets, its deadlines.
+//! Processing a session after input: its Engine.IO events, its outbound packets, its deadlines. A
+//! message goes to its endpoint's app: Socket.IO ([`super::sio`]) or a raw Engine.IO handler
+//! ([`crate::api::engine`]).
 //!
 //! Each turn the shard drains its dirty list once; a session is pumped at most once per pass, and a
 //! pump that queues more work (a handler emitting to itself) marks the session dirty again. Outbound:
@@ -10,6 +12,7 @@ use roomcast_engine::eio::{CloseReason, EioEvent, OutPacket};
 use roomcast_engine::ws::{encode_binary, encode_frame, Opcode};
 
 use super::core::{ConnState, SessionKey, ShardCore};
+use super::shared::EndpointId;
 use super::timers::TimerKey;
 use crate::driver::{ConnId, Outbox};
 
@@ -31,7 +34,12 @@ impl ShardCore {
     fn pump(&mut self, out: &mut Outbox, key: SessionKey) {
         while let Some(event) = self.session_mut(key).and_then(|s| s.eio.poll_event()) {
             match event {
-                EioEvent::Message(message) => self.on_sio_message(out, key, message),
+                EioEvent::Message(message) => match self.session(key).map(|s| s.endpoint) {
+                    Some(endpoint) if endpoint != EndpointId::SOCKET_IO => {
+                        self.on_engine_message(out, key, endpoint, &message)
+                    }
+                    _ => self.on_sio_message(out, key, message),
+                },
                 EioEvent::Upgraded => self.on_upgraded(key),
                 EioEvent::UpgradeAborted => {
                     if let Some(conn) = self.session_mut(key).and_then(|s| s.candidate.take()) {
@@ -92,9 +100,10 @@ impl ShardCore {
         out.send(conn, frame.freeze());
     }
 
-    /// The session is over: its sockets leave with `reason`, its last packets go out, its transports
-    /// close, and it is dropped.
+    /// The session is over: a raw endpoint's close handlers run, or its sockets leave, with `reason`;
+    /// its last packets go out, its transports close, and it is dropped.
     pub(crate) fn end_session(&mut self, out: &mut Outbox, key: SessionKey, reason: &str) {
+        self.on_engine_close(out, key, reason);
         let sockets = self.session(key).map(|s| s.sockets.clone()).unwrap_or_default();
         for (nsp, id) in sockets.into_iter().rev() {
             self.remove_socket(out, nsp, id, reason, false);

@@ -113,9 +113,7 @@ impl ShardCore {
         head: &RequestHead,
         query: &EngineQuery<'_>,
     ) -> Option<(ShardId, EngineSid)> {
-        if !self.shared.endpoint.matches(head.target()) {
-            return None;
-        }
+        self.shared.endpoint_for(head.target())?;
         let sid = EngineSid::parse(query.sid.as_deref()?)?;
         let home = sid.shard();
         (home != self.id && usize::from(home.0) < self.shared.shard_count()).then_some((home, sid))

@@ -12,6 +12,7 @@ use roomcast_engine::ids::{EngineSid, ShardId};
 use roomcast_engine::sio::Limits;
 
 use super::route::{Adoption, ForwardedRequest, RemoteConn};
+use crate::api::engine::EngineEndpoint;
 use crate::api::namespace::{Namespace, NamespaceMatcher};
 use crate::broadcast::Broadcast;
 use crate::config::Config;
@@ -88,11 +89,36 @@ impl Inbox {
     }
 }
 
+/// Which of the server's Engine.IO endpoints a session belongs to: an index into
+/// [`Shared::endpoints`]. [`EndpointId::SOCKET_IO`] is the Socket.IO endpoint (`config.path`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct EndpointId(pub u16);
+
+impl EndpointId {
+    /// The Socket.IO endpoint, always the first.
+    pub const SOCKET_IO: EndpointId = EndpointId(0);
+}
+
+/// What serves the messages of an endpoint's sessions.
+pub(crate) enum EndpointApp {
+    /// Socket.IO packets ([`super::sio`]).
+    SocketIo,
+    /// A raw Engine.IO endpoint: each message goes to its handlers.
+    Engine(Arc<EngineEndpoint>),
+}
+
+/// One Engine.IO endpoint: where it is (path prefix, transports, CORS) and what it serves.
+pub(crate) struct EndpointEntry {
+    pub endpoint: Endpoint,
+    pub app: EndpointApp,
+}
+
 /// Server-wide, read-only state.
 pub(crate) struct Shared {
     pub config: Config,
     pub eio: EioConfig,
-    pub endpoint: Endpoint,
+    /// Indexed by [`EndpointId`]; the Socket.IO endpoint first. Paths are distinct.
+    pub endpoints: Vec<EndpointEntry>,
     pub cors: CorsConfig,
     pub head_limits: HeadLimits,
     pub sio_limits: Limits,
@@ -105,7 +131,10 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("shards", &self.inboxes.len()).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("shards", &self.inboxes.len())
+            .field("endpoints", &self.endpoints.iter().map(|e| e.endpoint.path()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,6 +143,7 @@ impl Shared {
         config: Config,
         namespaces: Vec<(Arc<str>, Arc<Namespace>)>,
         dynamic: Vec<(NamespaceMatcher, Arc<Namespace>)>,
+        engines: Vec<(String, Arc<EngineEndpoint>)>,
         wakers: Vec<Waker>,
     ) -> Shared {
         let eio = EioConfig {
@@ -134,10 +164,17 @@ impl Shared {
                 ..CorsConfig::default()
             },
         };
-        let endpoint = Endpoint::new(&config.path).with_cors(cors.is_enabled());
+        let socket_io = EndpointEntry {
+            endpoint: Endpoint::new(&config.path).with_cors(cors.is_enabled()),
+            app: EndpointApp::SocketIo,
+        };
+        let raw = engines.into_iter().map(|(path, def)| EndpointEntry {
+            endpoint: Endpoint::new(&path).with_cors(cors.is_enabled()),
+            app: EndpointApp::Engine(def),
+        });
         Shared {
             eio,
-            endpoint,
+            endpoints: std::iter::once(socket_io).chain(raw).collect(),
             cors,
             head_limits: HeadLimits::default(),
             sio_limits: Limits::default(),
@@ -146,6 +183,28 @@ impl Shared {
             inboxes: wakers.into_iter().map(Inbox::new).collect(),
             shutting_down: AtomicBool::new(false),
             config,
+        }
+    }
+
+    /// The endpoint serving a request target: the one with the longest path prefix of it (so a raw
+    /// endpoint at `/socket.io/raw/` takes its requests from the Socket.IO one at `/socket.io/`), or
+    /// `None` for a target outside every endpoint. Cost: one prefix test per endpoint.
+    pub(crate) fn endpoint_for(&self, target: &str) -> Option<EndpointId> {
+        let matching = self.endpoints.iter().enumerate().filter(|(_, e)| e.endpoint.matches(target));
+        let (index, _) = matching.max_by_key(|(_, e)| e.endpoint.path().len())?;
+        u16::try_from(index).ok().map(EndpointId)
+    }
+
+    /// The endpoint of that id (`None` only for an id this server never gave out).
+    pub(crate) fn endpoint(&self, id: EndpointId) -> Option<&EndpointEntry> {
+        self.endpoints.get(usize::from(id.0))
+    }
+
+    /// The raw Engine.IO handlers of an endpoint; `None` for the Socket.IO endpoint.
+    pub(crate) fn engine_app(&self, id: EndpointId) -> Option<&Arc<EngineEndpoint>> {
+        match &self.endpoint(id)?.app {
+            EndpointApp::Engine(def) => Some(def),
+            EndpointApp::SocketIo => None,
         }
     }
 

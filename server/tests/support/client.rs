@@ -89,7 +89,13 @@ impl Client {
 
     /// Opens a session whose upgrade request carries extra headers (e.g. for `handshake.headers`).
     pub fn open_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
-        let mut client = Client::upgrade(addr, headers);
+        Client::open_at(addr, "/socket.io/?EIO=4&transport=websocket", headers)
+    }
+
+    /// Opens a WebSocket session with the upgrade request `GET <target>` (e.g. on another endpoint
+    /// `/engine.io/?EIO=4&transport=websocket&name=x`) and reads its open packet.
+    pub fn open_at(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Client {
+        let mut client = Client::upgrade_and_send(addr, target, headers, None);
         match client.recv_message() {
             Ok(Message::Text(open)) if open.starts_with('0') => {
                 let v: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
@@ -102,19 +108,31 @@ impl Client {
 
     /// Sends the upgrade request and reads the `101` head; the Engine.IO open packet is not read yet.
     pub fn upgrade(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
-        Client::upgrade_and_send(addr, headers, None)
+        Client::upgrade_to(addr, "/socket.io/?EIO=4&transport=websocket", headers)
+    }
+
+    /// Sends the upgrade request `GET <target>` (e.g. naming the sid of a polling session) and reads
+    /// the `101` head; nothing after it is read yet.
+    pub fn upgrade_to(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Client {
+        Client::upgrade_and_send(addr, target, headers, None)
     }
 
     /// Opens a session whose upgrade request is followed, in the same write, by a text frame.
     pub fn upgrade_with_first_frame(addr: SocketAddr, text: &[u8]) -> Client {
-        let mut client = Client::upgrade_and_send(addr, &[], Some(text));
+        let target = "/socket.io/?EIO=4&transport=websocket";
+        let mut client = Client::upgrade_and_send(addr, target, &[], Some(text));
         match client.recv_message() {
             Ok(Message::Text(open)) if open.starts_with('0') => client,
             other => panic!("expected the Engine.IO open packet, got {other:?}"),
         }
     }
 
-    fn upgrade_and_send(addr: SocketAddr, headers: &[(&str, &str)], first_frame: Option<&[u8]>) -> Client {
+    fn upgrade_and_send(
+        addr: SocketAddr,
+        target: &str,
+        headers: &[(&str, &str)],
+        first_frame: Option<&[u8]>,
+    ) -> Client {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_nodelay(true).unwrap();
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -128,8 +146,8 @@ impl Client {
             mask_state: 0x9e37_79b9,
             engine_sid: String::new(),
         };
-        let mut request = String::from(
-            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+        let mut request = format!(
+            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
         );
         for (name, value) in headers {

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses part of the harness
 
 pub mod client;
+pub mod http;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -215,13 +215,12 @@ impl ResponseReader {
     fn parse_head(&mut self) -> Result<(), ResponseError> {
         let status_line = self.head.split(|&b| b == b'\n').next().unwrap_or_default();
         let status_line = status_line.strip_suffix(b"\r").unwrap_or(status_line);
-        let (version, after) =
-            split_at_space(status_line).ok_or(ResponseError::Malformed("no status line"))?;
-        let http10 = match version {
-            b"HTTP/1.1" => false,
-            b"HTTP/1.0" => true,
+        let http10 = match status_line.get(..9) {
+            Some(b"HTTP/1.1 ") => false,
+            Some(b"HTTP/1.0 ") => true,
             _ => return Err(ResponseError::Malformed("not an HTTP/1.x response")),
         };
+        let after = status_line.get(9..).unwrap_or_default();
         let code = after.get(..3).filter(|c| c.iter().all(u8::is_ascii_digit));
         let code = code.ok_or(ResponseError::Malformed("status code is not 3 digits"))?;
         if !matches!(after.get(3), None | Some(b' ')) {
@@ -279,11 +278,6 @@ impl ResponseReader {
     fn collected(&self) -> Response<'_> {
         self.response(&self.body)
     }
-}
-
-fn split_at_space(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let at = line.iter().position(|&b| b == b' ')?;
-    Some((line.get(..at)?, line.get(at + 1..)?))
 }
 
 fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {

@@ -473,6 +473,14 @@ pub fn finish(
     };
     let summary = RunSummary::new(facts, reporter.overall(), cpu);
     let mut outcome = RunOutcome { summary, extra: Vec::new(), notes: Vec::new(), failure: None };
+    outcome.extra.push(("transport".into(), c.transport.name().into()));
+    if c.transport != Transport::WebSocket {
+        outcome.notes.push(format!(
+            "transport: {} (up to {} TCP connections per Socket.IO connection)",
+            c.transport.name(),
+            c.transport.sockets_per_conn()
+        ));
+    }
     if processes > 1 {
         outcome.notes.push(format!("ran in {processes} worker processes"));
     }

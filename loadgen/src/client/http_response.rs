@@ -15,6 +15,9 @@ use std::fmt;
 /// bytes.
 pub const MAX_RESPONSE_HEAD: usize = 8 * 1024;
 
+/// Body buffer capacity kept between responses; a bigger one is freed when the next starts.
+const KEPT_BODY_CAPACITY: usize = 64 * 1024;
+
 /// Why bytes are not a usable response. Each `Display` is a sentence fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResponseError {
@@ -189,6 +192,10 @@ impl ResponseReader {
     fn start_next(&mut self) {
         self.head.clear();
         self.body.clear();
+        if self.body.capacity() > KEPT_BODY_CAPACITY {
+            // One big answer must not pin its buffer for the connection's life.
+            self.body = Vec::new();
+        }
         self.state = State::Head;
     }
 

@@ -169,3 +169,33 @@ fn the_reader_reports_whether_it_is_inside_a_response() {
     assert!(!reader.is_mid_response());
     assert_eq!(reader.handle_eof(), Ok(None));
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_bytes_in_any_chunking_give_the_same_responses_or_error_and_never_panic(
+        input in proptest::collection::vec(proptest::prop_oneof![
+            proptest::num::u8::ANY,
+            proptest::strategy::Just(b'\r'),
+            proptest::strategy::Just(b'\n'),
+        ], 0..300),
+        sizes in proptest::collection::vec(1usize..40, 1..6),
+    ) {
+        let whole = read(&input, &[input.len().max(1)], 64);
+        proptest::prop_assert_eq!(read(&input, &sizes, 64), whole);
+    }
+
+    #[test]
+    fn well_formed_responses_split_anywhere_come_out_whole(
+        bodies in proptest::collection::vec("[ -~]{0,50}", 1..5),
+        sizes in proptest::collection::vec(1usize..40, 1..6),
+    ) {
+        let mut input = Vec::new();
+        for body in &bodies {
+            input.extend(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).bytes());
+        }
+        let (got, error) = read(&input, &sizes, 64);
+        proptest::prop_assert_eq!(error, None);
+        let got: Vec<String> = got.iter().map(|r| String::from_utf8(r.body.clone()).unwrap()).collect();
+        proptest::prop_assert_eq!(got, bodies);
+    }
+}

@@ -5,7 +5,8 @@
 //! - [`upgrade`]: the HTTP upgrade request and the resumable reader of the server's `101`.
 //! - [`http_response`]: the resumable reader of HTTP/1.1 responses (polling answers).
 //! - [`session`]: one connection's protocol state (transport, Engine.IO, Socket.IO), sans I/O;
-//!   `polling` is its long-polling transport and the upgrade probe.
+//!   `polling` is its long-polling transport and the upgrade probe, `packets` what it sends and how
+//!   it reads Engine.IO and Socket.IO packets on any transport.
 //! - [`pool`]: the event loop owning every socket: ramped connects from several source addresses,
 //!   handshake deadlines, batched writes, delivery callbacks and [`Notice`]s.
 //! - [`sys`]: source-address connects, the microsecond wake-up timer, fd limits, `/proc` RSS.
@@ -13,6 +14,7 @@
 //! No TLS.
 
 pub mod http_response;
+mod packets;
 mod polling;
 pub mod pool;
 pub mod session;

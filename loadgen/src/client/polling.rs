@@ -28,10 +28,8 @@ use roomcast_engine::ws::{encode_client_frame, FrameDecoder, Opcode, WsEvent};
 use serde::Deserialize;
 
 use super::http_response::{Progress, Response, ResponseReader};
-use super::session::{
-    next_mask, on_packet, send_connect, send_text, Core, Phase, SessionEvent, Stream, StreamAction, Tx,
-    MAX_MESSAGE_SIZE,
-};
+use super::packets::{next_mask, on_packet, send_connect, send_text, Tx};
+use super::session::{Core, Phase, SessionEvent, Stream, StreamAction, MAX_MESSAGE_SIZE};
 use super::upgrade::{write_upgrade_request, ResponseHeadReader, UpgradeRefusal};
 use super::{Context, Failure, Target};
 
@@ -261,13 +259,9 @@ impl Polling {
         let closing = *core.phase == Phase::Closing;
         let c = &mut self.cycle;
         let (channel, reader) = match stream {
+            Stream::Secondary if c.upgrade && closing => return Ok(()),
             Stream::Secondary if c.upgrade => {
-                return match closing {
-                    true => Ok(()),
-                    false => {
-                        Err(Failure::Closed("the server closed the WebSocket of the upgrade probe".into()))
-                    }
-                };
+                return Err(Failure::Closed("the server closed the WebSocket of the upgrade probe".into()));
             }
             Stream::Primary => (&mut c.get, &mut self.get_reader),
             Stream::Secondary => (&mut c.post, &mut self.post_reader),
@@ -547,9 +541,11 @@ fn batch_len(pending: &[u8], max_payload: usize) -> usize {
 fn answered(response: &Response<'_>) -> String {
     let body = response.body_excerpt();
     let status = format!("HTTP {} {}", response.status, response.reason);
-    match body.is_empty() {
-        true => status.trim_end().to_string(),
-        false => format!("{}: {body}", status.trim_end()),
+    let status = status.trim_end();
+    if body.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status}: {body}")
     }
 }
 

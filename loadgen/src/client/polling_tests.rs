@@ -322,3 +322,28 @@ fn polling_upgrade_fails_cleanly_without_an_upgrade_or_with_a_bad_probe() {
     let failure = h.feed(Stream::Secondary, refused, usize::MAX).unwrap_err();
     assert!(matches!(failure, Failure::Refused(ref m) if m.contains("HTTP 400")), "{failure:?}");
 }
+
+proptest::proptest! {
+    /// Whatever a long-poll answer carries, the session neither panics nor depends on how the bytes
+    /// were split.
+    #[test]
+    fn any_long_poll_answer_gives_the_same_events_and_failure_in_any_chunking(
+        body in proptest::collection::vec(proptest::prop_oneof![
+            proptest::num::u8::ANY,
+            proptest::strategy::Just(0x1e),
+            proptest::strategy::Just(b'4'),
+            proptest::strategy::Just(b'2'),
+        ], 0..120),
+        chunk in 1usize..20,
+    ) {
+        let mut input = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        input.extend_from_slice(&body);
+        let run = |chunk: usize| {
+            let mut h = ready_polling(usize::MAX);
+            let result = h.feed(Stream::Primary, &input, chunk);
+            let sent = (h.sent(Stream::Primary), h.sent(Stream::Secondary));
+            (h.events, result, sent)
+        };
+        proptest::prop_assert_eq!(run(chunk), run(input.len()));
+    }
+}

@@ -89,12 +89,21 @@ pub struct Delivery<'a> {
     pub at: RunMicros,
 }
 
+/// One TCP connection of a session.
+#[derive(Debug)]
+struct Socket {
+    tcp: mio::net::TcpStream,
+    /// Part of its epoll token, so that an event still queued for a socket this stream replaced is
+    /// not taken for the new one.
+    serial: u32,
+    /// Its TCP connect has completed.
+    connected: bool,
+}
+
 #[derive(Debug)]
 struct Conn {
     /// The sockets of the session's streams, by [`Stream::index`].
-    sockets: [Option<mio::net::TcpStream>; 2],
-    /// Whether each socket's TCP connect has completed.
-    connected: [bool; 2],
+    sockets: [Option<Socket>; 2],
     session: Session,
     key_bits: u128,
     scheduled: RunMicros,
@@ -105,8 +114,17 @@ struct Conn {
 // Per-connection budget: sockets, frame decoder, output buffer handle, polling box, ids and times.
 const _: () = assert!(std::mem::size_of::<Conn>() <= 256);
 
-fn token(slot: u32, stream: Stream) -> Token {
-    Token((slot as usize) << 1 | stream.index())
+// Tokens pack the slot, a 31-bit socket serial and the stream into 64 bits.
+const _: () = assert!(usize::BITS == 64);
+
+fn token(slot: u32, serial: u32, stream: Stream) -> Token {
+    Token((slot as usize) << 32 | ((serial & 0x7fff_ffff) as usize) << 1 | stream.index())
+}
+
+/// `(slot, serial, stream)` of a socket's token.
+fn untoken(token: Token) -> (usize, u32, Stream) {
+    let stream = if token.0 & 1 == 0 { Stream::Primary } else { Stream::Secondary };
+    (token.0 >> 32, ((token.0 >> 1) & 0x7fff_ffff) as u32, stream)
 }
 
 #[derive(Debug, Default)]
@@ -134,6 +152,7 @@ pub struct Pool {
     ready_tokens: Vec<(Token, bool)>,
     mask_state: u64,
     next_source: usize,
+    next_serial: u32,
     live: usize,
     ready: usize,
 }
@@ -162,6 +181,7 @@ impl Pool {
             ready_tokens: Vec::new(),
             mask_state,
             next_source: 0,
+            next_serial: 0,
             live: 0,
             ready: 0,
         })
@@ -201,7 +221,6 @@ impl Pool {
         let Some(s) = self.slots.get_mut(slot as usize) else { return id };
         s.conn = Some(Conn {
             sockets: [None, None],
-            connected: [false; 2],
             session: Session::new(self.config.transport),
             key_bits,
             scheduled,
@@ -301,8 +320,8 @@ impl Pool {
                 self.timer.acknowledge();
                 continue;
             }
-            let stream = if token.0 & 1 == 0 { Stream::Primary } else { Stream::Secondary };
-            self.handle_ready(token.0 >> 1, stream, hangup, on_delivery);
+            let (slot, serial, stream) = untoken(token);
+            self.handle_ready(slot, serial, stream, hangup, on_delivery);
         }
         self.ready_tokens = ready;
         self.expire_deadlines();
@@ -313,6 +332,7 @@ impl Pool {
     fn handle_ready(
         &mut self,
         slot: usize,
+        serial: u32,
         stream: Stream,
         hangup: bool,
         on_delivery: &mut dyn FnMut(Delivery<'_>),
@@ -323,21 +343,19 @@ impl Pool {
         let id = ConnId { slot: slot as u32, generation };
         let Pool { slots, mask_state, config, .. } = self;
         let Some(c) = slots.get_mut(slot).and_then(|s| s.conn.as_mut()) else { return };
-        let i = stream.index();
-        let Some(socket) = c.sockets.get_mut(i).and_then(Option::as_mut) else { return };
-        if !c.connected.get(i).copied().unwrap_or(true) {
-            match socket.take_error() {
+        let socket = c.sockets.get_mut(stream.index()).and_then(Option::as_mut);
+        let Some(socket) = socket.filter(|s| s.serial == serial) else { return };
+        if !socket.connected {
+            match socket.tcp.take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return self.fail(id, Failure::Connect(e.to_string())),
             }
-            match socket.peer_addr() {
+            match socket.tcp.peer_addr() {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotConnected && !hangup => return,
                 Err(e) => return self.fail(id, Failure::Connect(e.to_string())),
             }
-            if let Some(flag) = c.connected.get_mut(i) {
-                *flag = true;
-            }
+            socket.connected = true;
             let mut cx =
                 Context { target: &config.target, key: WebSocketKey::from_bits(c.key_bits), mask_state };
             c.session.handle_connected(stream, &mut cx);
@@ -370,7 +388,7 @@ impl Pool {
             };
             let i = stream.index();
             let Some(socket) = c.sockets.get_mut(i).and_then(Option::as_mut) else { break };
-            let read = socket.read(read_buf);
+            let read = socket.tcp.read(read_buf);
             let at = epoch.now();
             let mut cx =
                 Context { target: &config.target, key: WebSocketKey::from_bits(c.key_bits), mask_state };
@@ -393,10 +411,7 @@ impl Pool {
             let eof = match read {
                 Ok(0) => {
                     if let Some(mut socket) = c.sockets.get_mut(i).and_then(Option::take) {
-                        let _ = poll.registry().deregister(&mut socket);
-                    }
-                    if let Some(flag) = c.connected.get_mut(i) {
-                        *flag = false;
+                        let _ = poll.registry().deregister(&mut socket.tcp);
                     }
                     c.session.handle_eof(stream, &mut cx, on_event)?;
                     true
@@ -433,7 +448,7 @@ impl Pool {
     /// connection dirty if it has bytes to write. Returns whether `Secondary` became `Primary`.
     fn sync(&mut self, id: ConnId) -> Result<bool, Failure> {
         let mut promoted = false;
-        let Pool { slots, poll, config, next_source, dirty, .. } = self;
+        let Pool { slots, poll, config, next_source, next_serial, dirty, .. } = self;
         let Some(c) = slots.get_mut(id.slot as usize).filter(|s| s.generation == id.generation) else {
             return Ok(false);
         };
@@ -441,22 +456,18 @@ impl Pool {
         while let Some(action) = c.session.poll_action() {
             match action {
                 StreamAction::Drop(stream) => {
-                    let i = stream.index();
-                    if let Some(mut socket) = c.sockets.get_mut(i).and_then(Option::take) {
-                        let _ = poll.registry().deregister(&mut socket);
-                    }
-                    if let Some(flag) = c.connected.get_mut(i) {
-                        *flag = false;
+                    if let Some(mut socket) = c.sockets.get_mut(stream.index()).and_then(Option::take) {
+                        let _ = poll.registry().deregister(&mut socket.tcp);
                     }
                 }
                 StreamAction::Promote => {
                     c.sockets.swap(0, 1);
-                    c.connected.swap(0, 1);
                     if let Some(socket) = c.sockets.first_mut().and_then(Option::as_mut) {
+                        // Re-registering also reports readiness the socket already has.
                         poll.registry()
                             .reregister(
-                                socket,
-                                token(id.slot, Stream::Primary),
+                                &mut socket.tcp,
+                                token(id.slot, socket.serial, Stream::Primary),
                                 Interest::READABLE | Interest::WRITABLE,
                             )
                             .map_err(|e| {
@@ -473,24 +484,22 @@ impl Pool {
                             addrs.get(*next_source % addrs.len()).copied()
                         }
                     };
-                    let mut socket = connect_from(source, config.target.addr).map_err(|e| {
+                    let mut tcp = connect_from(source, config.target.addr).map_err(|e| {
                         let from = source.map_or_else(String::new, |s| format!(" from {s}"));
                         Failure::Connect(format!("{e}{from}"))
                     })?;
+                    *next_serial = next_serial.wrapping_add(1);
+                    let serial = *next_serial;
                     poll.registry()
                         .register(
-                            &mut socket,
-                            token(id.slot, stream),
+                            &mut tcp,
+                            token(id.slot, serial, stream),
                             Interest::READABLE | Interest::WRITABLE,
                         )
                         .map_err(|e| Failure::Connect(e.to_string()))?;
-                    let i = stream.index();
-                    if let Some(old) = c.sockets.get_mut(i).and_then(|s| s.replace(socket)) {
-                        let mut old = old;
-                        let _ = poll.registry().deregister(&mut old);
-                    }
-                    if let Some(flag) = c.connected.get_mut(i) {
-                        *flag = false;
+                    let socket = Socket { tcp, serial, connected: false };
+                    if let Some(mut old) = c.sockets.get_mut(stream.index()).and_then(|s| s.replace(socket)) {
+                        let _ = poll.registry().deregister(&mut old.tcp);
                     }
                 }
             }
@@ -506,13 +515,11 @@ impl Pool {
         let Some(c) = self.conn_mut(id) else { return Ok(()) };
         c.dirty = false;
         for stream in Stream::ALL {
-            let i = stream.index();
-            let (Some(Some(socket)), Some(true)) = (c.sockets.get_mut(i), c.connected.get(i).copied()) else {
-                continue;
-            };
+            let socket = c.sockets.get_mut(stream.index()).and_then(Option::as_mut);
+            let Some(socket) = socket.filter(|s| s.connected) else { continue };
             let Some(out) = c.session.out_mut(stream) else { continue };
             while !out.is_empty() {
-                match socket.write(out) {
+                match socket.tcp.write(out) {
                     Ok(0) => return Err(Failure::Closed("the connection stopped taking bytes".into())),
                     Ok(n) if n == out.len() => out.clear(),
                     Ok(n) => drop(out.split_to(n)),
@@ -585,7 +592,7 @@ impl Pool {
         };
         let Some(mut c) = slot.conn.take() else { return };
         for socket in c.sockets.iter_mut().flatten() {
-            let _ = self.poll.registry().deregister(socket);
+            let _ = self.poll.registry().deregister(&mut socket.tcp);
         }
         if c.session.phase() == Phase::Ready {
             self.ready = self.ready.saturating_sub(1);

@@ -1,7 +1,7 @@
 //! The WebSocket transport of a session, fed whole and in any chunking.
 
 use super::*;
-use roomcast_engine::ws::encode_text;
+use roomcast_engine::ws::{encode_text, WsEvent};
 
 fn key() -> WebSocketKey {
     WebSocketKey::from_bits(42)

@@ -7,8 +7,9 @@
 //!
 //! A connection has one TCP socket over WebSocket and two over polling (see [`Session`]'s streams); the
 //! session asks for sockets to be opened, dropped or renumbered ([`StreamAction`]) and the pool does
-//! it after every call into the session. A socket's epoll token is its slot and stream
-//! (`slot << 1 | stream`).
+//! it after every call into the session. A socket's epoll token is its slot, a serial number and its
+//! stream (`slot << 32 | serial << 1 | stream`): an event still queued for a socket that was replaced
+//! in the same turn does not reach its successor.
 //!
 //! Costs and memory: per connection up to two mio `TcpStream`s, a [`Session`] (frame decoder, output
 //! buffer, a boxed polling state when polling) and a few words (~230 bytes at rest over WebSocket).

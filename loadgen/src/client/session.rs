@@ -20,8 +20,9 @@
 //! open packet.
 //!
 //! Memory at rest: the frame decoder (~112 bytes) and the output buffer (sized by the largest message
-//! queued); during the upgrade only, the response head (≤ 8 KiB). A polling session adds a boxed
-//! [`Polling`] (~500 bytes plus response and send buffers while they are in use).
+//! queued); during the upgrade only, the response head (≤ 8 KiB). A polling session adds its boxed
+//! polling state (~410 bytes) and the buffers of its two HTTP connections (response head and body,
+//! queued requests; a body buffer over 64 KiB is freed after its answer).
 
 use roomcast_engine::eio::BytesMut;
 use roomcast_engine::sio;

@@ -39,7 +39,8 @@ pub enum Error {
     Usage(String),
     /// A TCP connection to the server could not be made (refused, unreachable, out of ports).
     Connect(String),
-    /// The server answered but refused: an HTTP status other than 101, or a Socket.IO CONNECT_ERROR.
+    /// The server answered but refused: an error status to the WebSocket upgrade or the polling
+    /// handshake, or a Socket.IO CONNECT_ERROR.
     Refused(String),
     /// The server closed a connection that the run still needed.
     Dropped(String),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use roomcast_loadgen::client::Transport;
 use roomcast_loadgen::report::{self, PlotOptions};
 use roomcast_loadgen::scenario::{
     self, AppConfig, Common, ConnectSpec, FanoutSpec, IdleSpec, Reporter, Spec, VerifySpec,
@@ -87,9 +88,14 @@ struct CommonArgs {
     /// Spread connections over source addresses 127.0.0.1..=N (0: one per 20,000 connections on loopback).
     #[arg(long, default_value_t = 0)]
     source_addrs: u32,
-    /// Connections per process; beyond, the load generator starts worker processes (at most 19000).
-    #[arg(long, default_value_t = 15_000)]
-    conns_per_process: u32,
+    /// Connections per process; beyond, the load generator starts worker processes [default: 15000,
+    /// polling: 7500; at most 19000, polling: 9500].
+    #[arg(long)]
+    conns_per_process: Option<u32>,
+    /// How connections carry their sessions: a WebSocket from the start; HTTP long-polling only (two
+    /// TCP connections each); or socket.io-client's default, polling then an upgrade to WebSocket.
+    #[arg(long, value_enum, default_value_t = Transport::WebSocket)]
+    transport: Transport,
     /// Limit on each connection's handshake (TCP, upgrade, Engine.IO and Socket.IO opens).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     handshake_timeout: Duration,
@@ -220,10 +226,14 @@ fn common(
         Some(path) => AppConfig::load(path)?,
         None => AppConfig::default(),
     };
+    let max_per_process = scenario::max_conns_per_process(args.transport);
+    let conns_per_process =
+        args.conns_per_process.unwrap_or_else(|| scenario::default_conns_per_process(args.transport));
     anyhow::ensure!(
-        args.conns_per_process >= 1 && args.conns_per_process <= scenario::MAX_CONNS_PER_PROCESS,
-        "--conns-per-process must be 1 to {}",
-        scenario::MAX_CONNS_PER_PROCESS
+        (1..=max_per_process).contains(&conns_per_process),
+        "--conns-per-process must be 1 to {max_per_process} over {} ({} socket(s) per connection)",
+        args.transport.name(),
+        args.transport.sockets_per_conn()
     );
     anyhow::ensure!(
         args.ramp_rate.is_finite() && args.ramp_rate > 0.0,
@@ -242,9 +252,10 @@ fn common(
         label: args.label.unwrap_or_else(|| scenario.to_string()),
         ramp_rate: args.ramp_rate,
         source_addrs: args.source_addrs,
-        conns_per_process: args.conns_per_process,
+        conns_per_process,
         handshake_timeout: args.handshake_timeout,
         app,
+        transport: args.transport,
         quiet: args.quiet,
     };
     Ok((common, Outputs { json: args.json, hlog: args.hlog, plot: args.plot, server_pid: None }))

@@ -60,6 +60,7 @@ fn every_scenario_documents_the_common_flags() {
             "--ramp-rate",
             "--source-addrs",
             "--conns-per-process",
+            "--transport <TRANSPORT>",
             "--app-config <FILE>",
         ] {
             assert!(help.contains(flag), "{scenario} --help lacks {flag}:\n{help}");
@@ -71,6 +72,18 @@ fn every_scenario_documents_the_common_flags() {
     let bad = loadgen(&["fanout", "--rate", "10", "--window", "4"]);
     assert!(!bad.status.success(), "rate and window are exclusive");
     assert!(!loadgen(&["idle", "--duration", "soon"]).status.success());
+    let help = text(&loadgen(&["verify", "--help"]).stdout);
+    for value in ["- websocket:", "- polling:", "- polling-upgrade:", "[default: websocket]"] {
+        assert!(help.contains(value), "verify --help lacks {value}:\n{help}");
+    }
+    // Two sockets per connection over polling: half the connections fit in a process.
+    let bad = loadgen(&["idle", "--transport", "polling", "--conns-per-process", "10000"]);
+    assert!(
+        text(&bad.stderr).contains("--conns-per-process must be 1 to 9500 over polling"),
+        "{}",
+        text(&bad.stderr)
+    );
+    assert!(!loadgen(&["idle", "--transport", "carrier-pigeon"]).status.success());
 }
 
 #[test]

@@ -1,15 +1,21 @@
-//! The native Socket.IO client engine: thousands of WebSocket connections on one `mio` (epoll) loop,
-//! with no task or thread per connection.
+//! The native Socket.IO client engine: thousands of connections on one `mio` (epoll) loop, with no
+//! task or thread per connection, over WebSocket or HTTP long-polling (with or without the upgrade).
 //!
 //! - [`target`]: `--url` → address, `Host`, Engine.IO path, namespace.
 //! - [`upgrade`]: the HTTP upgrade request and the resumable reader of the server's `101`.
-//! - [`session`]: one connection's protocol state (WebSocket, Engine.IO, Socket.IO), sans I/O.
+//! - [`http_response`]: the resumable reader of HTTP/1.1 responses (polling answers).
+//! - [`session`]: one connection's protocol state (transport, Engine.IO, Socket.IO), sans I/O;
+//!   `polling` is its long-polling transport and the upgrade probe, `packets` what it sends and how
+//!   it reads Engine.IO and Socket.IO packets on any transport.
 //! - [`pool`]: the event loop owning every socket: ramped connects from several source addresses,
 //!   handshake deadlines, batched writes, delivery callbacks and [`Notice`]s.
 //! - [`sys`]: source-address connects, the microsecond wake-up timer, fd limits, `/proc` RSS.
 //!
-//! Only the WebSocket transport is implemented (no HTTP long-polling, no TLS).
+//! No TLS.
 
+pub mod http_response;
+mod packets;
+mod polling;
 pub mod pool;
 pub mod session;
 pub mod sys;
@@ -18,8 +24,48 @@ pub mod upgrade;
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
+pub use polling::MAX_POLL_RESPONSE;
 pub use pool::{ConnId, Notice, Pool, PoolConfig};
+pub use session::Context;
 pub use target::Target;
+
+/// How a connection carries its Engine.IO session (`--transport`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Transport {
+    /// A WebSocket from the first request (`transport=websocket`), as socket.io-client with
+    /// `transports: ["websocket"]`.
+    #[default]
+    #[value(name = "websocket")]
+    WebSocket,
+    /// HTTP long-polling only: a GET always outstanding, POSTs for sends; two TCP connections.
+    #[value(name = "polling")]
+    Polling,
+    /// socket.io-client's default: the polling handshake, then the session moves to a probed
+    /// WebSocket; two TCP connections during the upgrade, one after.
+    #[value(name = "polling-upgrade")]
+    PollingUpgrade,
+}
+
+impl Transport {
+    /// TCP connections (file descriptors) one Socket.IO connection may hold at once.
+    pub fn sockets_per_conn(self) -> u32 {
+        match self {
+            Transport::WebSocket => 1,
+            Transport::Polling | Transport::PollingUpgrade => 2,
+        }
+    }
+
+    /// The `--transport` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "websocket",
+            Transport::Polling => "polling",
+            Transport::PollingUpgrade => "polling-upgrade",
+        }
+    }
+}
 
 /// Why a connection ended or never came up. Each `Display` is a sentence fragment for a one-line
 /// error; [`Failure::into_error`] adds which connection and maps it to the crate's error.

@@ -5,11 +5,18 @@
 //! wait for readiness or the wake-up time, read, answer pings, hand deliveries to the callback), then
 //! drains [`Pool::poll_notice`] (connected, acks, failures) before the next turn.
 //!
-//! Costs and memory: per connection a mio `TcpStream`, a [`Session`] (frame decoder, output buffer)
-//! and a few words (~200 bytes at rest). One 64 KiB read buffer serves all connections. Reads run until
-//! the socket would block (edge-triggered); writes are batched per turn: everything queued for a
-//! connection goes out in one `write` when the socket takes it. The loop wakes within microseconds of
-//! the time it is asked to ([`WakeTimer`]), not epoll's milliseconds.
+//! A connection has one TCP socket over WebSocket and two over polling (see [`Session`]'s streams); the
+//! session asks for sockets to be opened, dropped or renumbered ([`StreamAction`]) and the pool does
+//! it after every call into the session. A socket's epoll token is its slot, a serial number and its
+//! stream (`slot << 32 | serial << 1 | stream`): an event still queued for a socket that was replaced
+//! in the same turn does not reach its successor.
+//!
+//! Costs and memory: per connection up to two mio `TcpStream`s, a [`Session`] (frame decoder, output
+//! buffer, a boxed polling state when polling) and a few words (~230 bytes at rest over WebSocket).
+//! One 64 KiB read buffer serves all connections. Reads run until the socket would block
+//! (edge-triggered); writes are batched per turn: everything queued for a socket goes out in one
+//! `write` when it takes it. The loop wakes within microseconds of the time it is asked to
+//! ([`WakeTimer`]), not epoll's milliseconds.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -18,12 +25,11 @@ use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use roomcast_engine::eio::BytesMut;
 
-use super::session::{Context, Phase, Session, SessionEvent};
+use super::session::{Context, Phase, Session, SessionEvent, Stream, StreamAction};
 use super::sys::{connect_from, WakeTimer};
-use super::upgrade::{write_upgrade_request, WebSocketKey};
-use super::{Failure, Target};
+use super::upgrade::WebSocketKey;
+use super::{Failure, Target, Transport};
 use crate::latency::{RunEpoch, RunMicros};
 use crate::Error;
 
@@ -45,6 +51,8 @@ pub struct PoolConfig {
     pub handshake_timeout: Duration,
     /// Seeds the WebSocket keys and masking keys (any value; kept for reproducible byte streams).
     pub seed: u64,
+    /// How connections carry their sessions.
+    pub transport: Transport,
 }
 
 /// A connection of this pool. A slot reused after a close gets a new generation, so a stale id is
@@ -82,9 +90,21 @@ pub struct Delivery<'a> {
     pub at: RunMicros,
 }
 
+/// One TCP connection of a session.
+#[derive(Debug)]
+struct Socket {
+    tcp: mio::net::TcpStream,
+    /// Part of its epoll token, so that an event still queued for a socket this stream replaced is
+    /// not taken for the new one.
+    serial: u32,
+    /// Its TCP connect has completed.
+    connected: bool,
+}
+
 #[derive(Debug)]
 struct Conn {
-    stream: mio::net::TcpStream,
+    /// The sockets of the session's streams, by [`Stream::index`].
+    sockets: [Option<Socket>; 2],
     session: Session,
     key_bits: u128,
     scheduled: RunMicros,
@@ -92,8 +112,21 @@ struct Conn {
     dirty: bool,
 }
 
-// Per-connection budget: socket, frame decoder, output buffer handle, ids and times.
+// Per-connection budget: sockets, frame decoder, output buffer handle, polling box, ids and times.
 const _: () = assert!(std::mem::size_of::<Conn>() <= 256);
+
+// Tokens pack the slot, a 31-bit socket serial and the stream into 64 bits.
+const _: () = assert!(usize::BITS == 64);
+
+fn token(slot: u32, serial: u32, stream: Stream) -> Token {
+    Token((slot as usize) << 32 | ((serial & 0x7fff_ffff) as usize) << 1 | stream.index())
+}
+
+/// `(slot, serial, stream)` of a socket's token.
+fn untoken(token: Token) -> (usize, u32, Stream) {
+    let stream = if token.0 & 1 == 0 { Stream::Primary } else { Stream::Secondary };
+    (token.0 >> 32, ((token.0 >> 1) & 0x7fff_ffff) as u32, stream)
+}
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -109,7 +142,6 @@ pub struct Pool {
     timer: WakeTimer,
     epoch: RunEpoch,
     config: PoolConfig,
-    request: BytesMut,
     slots: Vec<Slot>,
     free: Vec<u32>,
     dirty: Vec<ConnId>,
@@ -121,6 +153,7 @@ pub struct Pool {
     ready_tokens: Vec<(Token, bool)>,
     mask_state: u64,
     next_source: usize,
+    next_serial: u32,
     live: usize,
     ready: usize,
 }
@@ -132,9 +165,6 @@ impl Pool {
         let poll = Poll::new()?;
         let timer = WakeTimer::new(epoch)?;
         poll.registry().register(&mut SourceFd(&timer.raw_fd()), TIMER, Interest::READABLE)?;
-        let mut request = BytesMut::new();
-        // The request differs per connection only in its key: build it once with a placeholder.
-        write_upgrade_request(&config.target, &WebSocketKey::from_bits(0), &mut request);
         let mask_state = splitmix(config.seed ^ 0x6d61_736b) | 1;
         Ok(Pool {
             poll,
@@ -142,7 +172,6 @@ impl Pool {
             timer,
             epoch,
             config,
-            request,
             slots: Vec::new(),
             free: Vec::new(),
             dirty: Vec::new(),
@@ -153,6 +182,7 @@ impl Pool {
             ready_tokens: Vec::new(),
             mask_state,
             next_source: 0,
+            next_serial: 0,
             live: 0,
             ready: 0,
         })
@@ -187,49 +217,22 @@ impl Pool {
         });
         let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation);
         let id = ConnId { slot, generation };
-        let source = match self.config.source_addrs.as_slice() {
-            [] => None,
-            addrs => {
-                self.next_source = self.next_source.wrapping_add(1);
-                addrs.get(self.next_source % addrs.len()).copied()
-            }
-        };
         let key_bits = (u128::from(splitmix(self.config.seed ^ u64::from(slot))) << 64)
             | u128::from(splitmix(self.mask_state ^ u64::from(generation)));
-        let registered = connect_from(source, self.config.target.addr).and_then(|mut stream| {
-            self.poll.registry().register(
-                &mut stream,
-                Token(slot as usize),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-            Ok(stream)
+        let Some(s) = self.slots.get_mut(slot as usize) else { return id };
+        s.conn = Some(Conn {
+            sockets: [None, None],
+            session: Session::new(self.config.transport),
+            key_bits,
+            scheduled,
+            tag,
+            dirty: false,
         });
-        match registered {
-            Ok(stream) => {
-                self.live += 1;
-                if let Some(s) = self.slots.get_mut(slot as usize) {
-                    s.conn = Some(Conn {
-                        stream,
-                        session: Session::new(),
-                        key_bits,
-                        scheduled,
-                        tag,
-                        dirty: false,
-                    });
-                }
-                let deadline = self.epoch.now().plus_micros(micros(self.config.handshake_timeout));
-                self.handshake_deadlines.push_back((deadline, id));
-            }
-            Err(e) => {
-                self.release_slot(slot);
-                let from = source.map_or_else(String::new, |s| format!(" from {s}"));
-                self.notices.push_back(Notice::Failed {
-                    conn: id,
-                    tag,
-                    failure: Failure::Connect(format!("{e}{from}")),
-                    was_ready: false,
-                });
-            }
+        self.live += 1;
+        let deadline = self.epoch.now().plus_micros(micros(self.config.handshake_timeout));
+        self.handshake_deadlines.push_back((deadline, id));
+        if let Err(failure) = self.sync(id) {
+            self.fail(id, failure);
         }
         id
     }
@@ -237,22 +240,23 @@ impl Pool {
     /// Queues event `name` with raw JSON `args` on a ready connection; returns the ack id when
     /// `want_ack`. `None` (nothing queued) when the connection is gone or not ready.
     pub fn emit(&mut self, conn: ConnId, name: &str, args: &[&[u8]], want_ack: bool) -> Option<Option<u64>> {
-        let c = self.conn_mut(conn)?;
+        let Pool { slots, mask_state, config, .. } = self;
+        let c =
+            slots.get_mut(conn.slot as usize).filter(|s| s.generation == conn.generation)?.conn.as_mut()?;
         if c.session.phase() != Phase::Ready {
             return None;
         }
-        let Pool { slots, mask_state, config, dirty, .. } = self;
-        let c = slots.get_mut(conn.slot as usize)?.conn.as_mut()?;
-        let id = c.session.emit(&config.target.namespace, name, args, want_ack, mask_state);
-        if !c.dirty {
-            c.dirty = true;
-            dirty.push(conn);
+        let mut cx = Context { target: &config.target, key: WebSocketKey::from_bits(c.key_bits), mask_state };
+        let id = c.session.emit(&mut cx, name, args, want_ack);
+        if let Err(failure) = self.sync(conn) {
+            self.fail(conn, failure);
         }
         Some(id)
     }
 
-    /// Starts closing a connection cleanly (DISCONNECT, close frame); a [`Notice::Closed`] follows.
-    /// A connection still handshaking is dropped at once (and `Closed` is reported too).
+    /// Starts closing a connection cleanly (DISCONNECT, then a close frame or packet); a
+    /// [`Notice::Closed`] follows. A connection still handshaking is dropped at once (and `Closed` is
+    /// reported too).
     pub fn close(&mut self, conn: ConnId) {
         let Some(c) = self.conn_mut(conn) else { return };
         if c.session.phase() != Phase::Ready {
@@ -261,15 +265,15 @@ impl Pool {
             self.notices.push_back(Notice::Closed { conn, tag });
             return;
         }
-        let Pool { slots, mask_state, config, dirty, close_deadlines, epoch, ready, .. } = self;
+        let Pool { slots, mask_state, config, close_deadlines, epoch, ready, .. } = self;
         let Some(c) = slots.get_mut(conn.slot as usize).and_then(|s| s.conn.as_mut()) else { return };
-        c.session.close(&config.target.namespace, mask_state);
+        let mut cx = Context { target: &config.target, key: WebSocketKey::from_bits(c.key_bits), mask_state };
+        c.session.close(&mut cx);
         *ready = ready.saturating_sub(1);
-        if !c.dirty {
-            c.dirty = true;
-            dirty.push(conn);
-        }
         close_deadlines.push_back((epoch.now().plus_micros(micros(CLOSE_GRACE)), conn));
+        if let Err(failure) = self.sync(conn) {
+            self.fail(conn, failure);
+        }
     }
 
     /// The next notice, oldest first.
@@ -317,7 +321,8 @@ impl Pool {
                 self.timer.acknowledge();
                 continue;
             }
-            self.handle_ready(token.0, hangup, on_delivery);
+            let (slot, serial, stream) = untoken(token);
+            self.handle_ready(slot, serial, stream, hangup, on_delivery);
         }
         self.ready_tokens = ready;
         self.expire_deadlines();
@@ -325,29 +330,41 @@ impl Pool {
         Ok(())
     }
 
-    fn handle_ready(&mut self, slot: usize, hangup: bool, on_delivery: &mut dyn FnMut(Delivery<'_>)) {
+    fn handle_ready(
+        &mut self,
+        slot: usize,
+        serial: u32,
+        stream: Stream,
+        hangup: bool,
+        on_delivery: &mut dyn FnMut(Delivery<'_>),
+    ) {
         let Some(generation) = self.slots.get(slot).filter(|s| s.conn.is_some()).map(|s| s.generation) else {
             return;
         };
         let id = ConnId { slot: slot as u32, generation };
-        let Pool { slots, request, .. } = self;
+        let Pool { slots, mask_state, config, .. } = self;
         let Some(c) = slots.get_mut(slot).and_then(|s| s.conn.as_mut()) else { return };
-        if c.session.phase() == Phase::Connecting {
-            match c.stream.take_error() {
+        let socket = c.sockets.get_mut(stream.index()).and_then(Option::as_mut);
+        let Some(socket) = socket.filter(|s| s.serial == serial) else { return };
+        if !socket.connected {
+            match socket.tcp.take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return self.fail(id, Failure::Connect(e.to_string())),
             }
-            match c.stream.peer_addr() {
+            match socket.tcp.peer_addr() {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotConnected && !hangup => return,
                 Err(e) => return self.fail(id, Failure::Connect(e.to_string())),
             }
-            let mut request = request.clone();
-            set_key(&mut request, &WebSocketKey::from_bits(c.key_bits));
-            c.session.handle_tcp_connected(&request);
-            self.mark_dirty(id);
+            socket.connected = true;
+            let mut cx =
+                Context { target: &config.target, key: WebSocketKey::from_bits(c.key_bits), mask_state };
+            c.session.handle_connected(stream, &mut cx);
+            if let Err(failure) = self.sync(id) {
+                return self.fail(id, failure);
+            }
         }
-        if let Err(failure) = self.read_all(id, on_delivery) {
+        if let Err(failure) = self.read_all(id, stream, on_delivery) {
             self.fail(id, failure);
             return;
         }
@@ -356,33 +373,28 @@ impl Pool {
         }
     }
 
-    fn read_all(&mut self, id: ConnId, on_delivery: &mut dyn FnMut(Delivery<'_>)) -> Result<(), Failure> {
-        let Pool { slots, read_buf, notices, mask_state, config, epoch, ready, dirty, .. } = self;
-        let Some(c) = slots.get_mut(id.slot as usize).and_then(|s| s.conn.as_mut()) else { return Ok(()) };
+    /// Reads `stream` until it would block, feeding the session; follows the socket if the session
+    /// renumbers it (the upgrade), and stops when it closes.
+    fn read_all(
+        &mut self,
+        id: ConnId,
+        mut stream: Stream,
+        on_delivery: &mut dyn FnMut(Delivery<'_>),
+    ) -> Result<(), Failure> {
         let mut closed = false;
         loop {
-            let n = match c.stream.read(read_buf) {
-                Ok(0) => {
-                    if c.session.phase() == Phase::Closing {
-                        closed = true;
-                        break;
-                    }
-                    return Err(Failure::Closed("the server closed the TCP connection".into()));
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::Closed(format!("read failed: {e}"))),
+            let Pool { slots, read_buf, notices, mask_state, config, epoch, ready, poll, .. } = self;
+            let Some(c) = slots.get_mut(id.slot as usize).and_then(|s| s.conn.as_mut()) else {
+                return Ok(());
             };
+            let i = stream.index();
+            let Some(socket) = c.sockets.get_mut(i).and_then(Option::as_mut) else { break };
+            let read = socket.tcp.read(read_buf);
             let at = epoch.now();
-            let input = read_buf.get_mut(..n).unwrap_or_default();
-            let mut cx = Context {
-                namespace: &config.target.namespace,
-                key: WebSocketKey::from_bits(c.key_bits),
-                mask_state,
-            };
+            let mut cx =
+                Context { target: &config.target, key: WebSocketKey::from_bits(c.key_bits), mask_state };
             let (tag, scheduled) = (c.tag, c.scheduled);
-            c.session.handle_bytes(input, &mut cx, |event| match event {
+            let on_event = |event: SessionEvent<'_>| match event {
                 SessionEvent::Event(text) => on_delivery(Delivery { conn: id, tag, text, at }),
                 SessionEvent::Connected => {
                     *ready += 1;
@@ -396,37 +408,126 @@ impl Pool {
                     notices.push_back(Notice::Ack { conn: id, tag, id: ack, error })
                 }
                 SessionEvent::Closed => closed = true,
-            })?;
+            };
+            let eof = match read {
+                Ok(0) => {
+                    if let Some(mut socket) = c.sockets.get_mut(i).and_then(Option::take) {
+                        let _ = poll.registry().deregister(&mut socket.tcp);
+                    }
+                    c.session.handle_eof(stream, &mut cx, on_event)?;
+                    true
+                }
+                Ok(n) => {
+                    let input = read_buf.get_mut(..n).unwrap_or_default();
+                    c.session.handle_bytes(stream, input, &mut cx, on_event)?;
+                    false
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Failure::Closed(format!("read failed: {e}"))),
+            };
             if closed {
                 break;
             }
-        }
-        if !c.session.out.is_empty() && !c.dirty {
-            c.dirty = true;
-            dirty.push(id);
+            let promoted = self.sync(id)?;
+            if eof {
+                break;
+            }
+            if promoted && stream == Stream::Secondary {
+                stream = Stream::Primary;
+            }
         }
         if closed {
-            let tag = c.tag;
+            let tag = self.conn_mut(id).map_or(0, |c| c.tag);
             self.remove(id);
             self.notices.push_back(Notice::Closed { conn: id, tag });
         }
         Ok(())
     }
 
+    /// Carries out the session's socket actions (drops, the promotion, connects) and marks the
+    /// connection dirty if it has bytes to write. Returns whether `Secondary` became `Primary`.
+    fn sync(&mut self, id: ConnId) -> Result<bool, Failure> {
+        let mut promoted = false;
+        let Pool { slots, poll, config, next_source, next_serial, dirty, .. } = self;
+        let Some(c) = slots.get_mut(id.slot as usize).filter(|s| s.generation == id.generation) else {
+            return Ok(false);
+        };
+        let Some(c) = c.conn.as_mut() else { return Ok(false) };
+        while let Some(action) = c.session.poll_action() {
+            match action {
+                StreamAction::Drop(stream) => {
+                    if let Some(mut socket) = c.sockets.get_mut(stream.index()).and_then(Option::take) {
+                        let _ = poll.registry().deregister(&mut socket.tcp);
+                    }
+                }
+                StreamAction::Promote => {
+                    c.sockets.swap(0, 1);
+                    if let Some(socket) = c.sockets.first_mut().and_then(Option::as_mut) {
+                        // Re-registering also reports readiness the socket already has.
+                        poll.registry()
+                            .reregister(
+                                &mut socket.tcp,
+                                token(id.slot, socket.serial, Stream::Primary),
+                                Interest::READABLE | Interest::WRITABLE,
+                            )
+                            .map_err(|e| {
+                                Failure::Connect(format!("cannot re-register the upgraded socket: {e}"))
+                            })?;
+                    }
+                    promoted = true;
+                }
+                StreamAction::Connect(stream) => {
+                    let source = match config.source_addrs.as_slice() {
+                        [] => None,
+                        addrs => {
+                            *next_source = next_source.wrapping_add(1);
+                            addrs.get(*next_source % addrs.len()).copied()
+                        }
+                    };
+                    let mut tcp = connect_from(source, config.target.addr).map_err(|e| {
+                        let from = source.map_or_else(String::new, |s| format!(" from {s}"));
+                        Failure::Connect(format!("{e}{from}"))
+                    })?;
+                    *next_serial = next_serial.wrapping_add(1);
+                    let serial = *next_serial;
+                    poll.registry()
+                        .register(
+                            &mut tcp,
+                            token(id.slot, serial, stream),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .map_err(|e| Failure::Connect(e.to_string()))?;
+                    let socket = Socket { tcp, serial, connected: false };
+                    if let Some(mut old) = c.sockets.get_mut(stream.index()).and_then(|s| s.replace(socket)) {
+                        let _ = poll.registry().deregister(&mut old.tcp);
+                    }
+                }
+            }
+        }
+        if c.session.has_output() && !c.dirty {
+            c.dirty = true;
+            dirty.push(id);
+        }
+        Ok(promoted)
+    }
+
     fn flush(&mut self, id: ConnId) -> Result<(), Failure> {
         let Some(c) = self.conn_mut(id) else { return Ok(()) };
         c.dirty = false;
-        if c.session.phase() == Phase::Connecting {
-            return Ok(());
-        }
-        while !c.session.out.is_empty() {
-            match c.stream.write(&c.session.out) {
-                Ok(0) => return Err(Failure::Closed("the connection stopped taking bytes".into())),
-                Ok(n) if n == c.session.out.len() => c.session.out.clear(),
-                Ok(n) => drop(c.session.out.split_to(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::Closed(format!("write failed: {e}"))),
+        for stream in Stream::ALL {
+            let socket = c.sockets.get_mut(stream.index()).and_then(Option::as_mut);
+            let Some(socket) = socket.filter(|s| s.connected) else { continue };
+            let Some(out) = c.session.out_mut(stream) else { continue };
+            while !out.is_empty() {
+                match socket.tcp.write(out) {
+                    Ok(0) => return Err(Failure::Closed("the connection stopped taking bytes".into())),
+                    Ok(n) if n == out.len() => out.clear(),
+                    Ok(n) => drop(out.split_to(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Failure::Closed(format!("write failed: {e}"))),
+                }
             }
         }
         Ok(())
@@ -458,6 +559,7 @@ impl Pool {
                 Phase::Connecting => "the TCP connect",
                 Phase::Upgrading => "the answer to the WebSocket upgrade",
                 Phase::AwaitOpen => "the Engine.IO open packet",
+                Phase::Probing => "the upgrade of the polling session to a WebSocket",
                 _ => "the Socket.IO CONNECT answer",
             };
             self.fail(id, Failure::Timeout(format!("no reply: waited {waited:.1} s for {what}")));
@@ -490,7 +592,9 @@ impl Pool {
             return;
         };
         let Some(mut c) = slot.conn.take() else { return };
-        let _ = self.poll.registry().deregister(&mut c.stream);
+        for socket in c.sockets.iter_mut().flatten() {
+            let _ = self.poll.registry().deregister(&mut socket.tcp);
+        }
         if c.session.phase() == Phase::Ready {
             self.ready = self.ready.saturating_sub(1);
         }
@@ -505,27 +609,8 @@ impl Pool {
         }
     }
 
-    fn mark_dirty(&mut self, id: ConnId) {
-        if let Some(c) = self.conn_mut(id) {
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(id);
-            }
-        }
-    }
-
     fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         self.slots.get_mut(id.slot as usize).filter(|s| s.generation == id.generation)?.conn.as_mut()
-    }
-}
-
-/// Writes `key` over the placeholder key of the prebuilt request.
-fn set_key(request: &mut BytesMut, key: &WebSocketKey) {
-    const NAME: &[u8] = b"Sec-WebSocket-Key: ";
-    if let Some(at) = request.windows(NAME.len()).position(|w| w == NAME) {
-        if let Some(slot) = request.get_mut(at + NAME.len()..at + NAME.len() + 24) {
-            slot.copy_from_slice(key.as_bytes());
-        }
     }
 }
 

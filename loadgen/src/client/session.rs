@@ -1,20 +1,37 @@
-//! One client connection's protocol state, sans I/O: the upgrade answer, WebSocket frames, Engine.IO
-//! open/ping/close and Socket.IO connect/event/ack/disconnect. The pool feeds it the bytes it reads and
-//! writes out what it queues.
+//! One client connection's protocol state, sans I/O: the transport (a WebSocket, or HTTP long-polling
+//! with or without the upgrade to a WebSocket), Engine.IO open/ping/close and Socket.IO
+//! connect/event/ack/disconnect. The pool owns the sockets: it feeds the session the bytes each one
+//! reads, writes out what the session queues for it, and opens, closes and renumbers sockets when the
+//! session asks ([`Session::poll_action`]).
 //!
-//! Phases: `Upgrading` (request sent, reading the 101) → `AwaitOpen` (Engine.IO `0{…}`; then we send
-//! CONNECT `40`) → `AwaitConnect` (`40{"sid":…}`, or `44{…}` = refused) → `Ready` → `Closing` (we sent
-//! a close frame) or done. A ping `2` is answered with `3` in every phase after the open packet.
+//! A session uses up to two TCP connections, its [`Stream`]s:
 //!
-//! Memory: the frame decoder (~112 bytes), the output buffer (sized by the largest message queued),
-//! and during the upgrade only, the response head (≤ 8 KiB).
+//! | transport | `Primary` | `Secondary` |
+//! |---|---|---|
+//! | `websocket` | the WebSocket | — |
+//! | `polling` | the handshake and long-poll GETs | the POSTs |
+//! | `polling-upgrade` | the handshake and long-poll GETs, until the upgrade | the probed WebSocket, renumbered `Primary` once it carries the session |
+//!
+//! Phases: `Connecting` (TCP) → `Upgrading` (WebSocket: request sent, reading the 101) → `AwaitOpen`
+//! (the Engine.IO open packet, over the WebSocket or as the polling handshake's answer) → `Probing`
+//! (`polling-upgrade`: the WebSocket with the session's sid, `2probe`/`3probe`, then `5`) →
+//! `AwaitConnect` (we sent CONNECT `40`; `40{"sid":…}` accepts, `44{…}` refuses) → `Ready` → `Closing`
+//! (we sent DISCONNECT and closed) or done. A ping `2` is answered with `3` in every phase after the
+//! open packet.
+//!
+//! Memory at rest: the frame decoder (~112 bytes) and the output buffer (sized by the largest message
+//! queued); during the upgrade only, the response head (≤ 8 KiB). A polling session adds its boxed
+//! polling state (~410 bytes) and the buffers of its two HTTP connections (response head and body,
+//! queued requests; a body buffer over 64 KiB is freed after its answer).
 
 use roomcast_engine::eio::BytesMut;
-use roomcast_engine::sio::{self, PacketType};
-use roomcast_engine::ws::{encode_client_frame, FrameDecoder, Opcode, WsEvent};
+use roomcast_engine::sio;
+use roomcast_engine::ws::{encode_client_frame, FrameDecoder, Opcode};
 
-use super::upgrade::{ResponseHeadReader, UpgradeRefusal, WebSocketKey};
-use super::Failure;
+use super::packets::{next_mask, on_frame, send_connect, send_text, Tx};
+use super::polling::Polling;
+use super::upgrade::{write_upgrade_request, ResponseHeadReader, UpgradeRefusal, WebSocketKey};
+use super::{Failure, Target, Transport};
 
 /// Largest message accepted from the server (the reference's `maxHttpBufferSize` default).
 pub const MAX_MESSAGE_SIZE: usize = 1_000_000;
@@ -24,16 +41,80 @@ pub const MAX_MESSAGE_SIZE: usize = 1_000_000;
 pub enum Phase {
     /// TCP connect in progress.
     Connecting,
-    /// Upgrade request sent; reading the response head.
+    /// WebSocket upgrade request sent; reading the response head.
     Upgrading,
-    /// WebSocket open; waiting for the Engine.IO open packet.
+    /// Waiting for the Engine.IO open packet.
     AwaitOpen,
+    /// `polling-upgrade`: the session is open over polling; its WebSocket is being probed.
+    Probing,
     /// Socket.IO CONNECT sent; waiting for the answer.
     AwaitConnect,
     /// Connected to the namespace: events flow.
     Ready,
-    /// We sent DISCONNECT and a close frame; waiting for the server to close.
+    /// We sent DISCONNECT and a close (frame or packet); waiting for the server.
     Closing,
+}
+
+/// One of a session's (at most two) TCP connections; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// The WebSocket, or the long-poll GETs.
+    Primary,
+    /// The POSTs, or the WebSocket being probed.
+    Secondary,
+}
+
+impl Stream {
+    /// Both, in index order.
+    pub const ALL: [Stream; 2] = [Stream::Primary, Stream::Secondary];
+
+    /// 0 or 1.
+    pub fn index(self) -> usize {
+        match self {
+            Stream::Primary => 0,
+            Stream::Secondary => 1,
+        }
+    }
+}
+
+/// What the session needs done to its sockets, in the order [`Session::poll_action`] gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamAction {
+    /// Close this stream's socket (the session already counts it as gone).
+    Drop(Stream),
+    /// The `Secondary` socket becomes `Primary` (the upgraded WebSocket; `Primary` was dropped).
+    Promote,
+    /// Open a new TCP connection for this stream; report it with [`Session::handle_connected`].
+    Connect(Stream),
+}
+
+/// Pending [`StreamAction`]s, a bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Actions(u8);
+
+impl Actions {
+    const ORDER: [StreamAction; 5] = [
+        StreamAction::Drop(Stream::Primary),
+        StreamAction::Drop(Stream::Secondary),
+        StreamAction::Promote,
+        StreamAction::Connect(Stream::Primary),
+        StreamAction::Connect(Stream::Secondary),
+    ];
+
+    fn bit(action: StreamAction) -> u8 {
+        let at = Self::ORDER.iter().position(|a| *a == action).unwrap_or(0);
+        1 << at
+    }
+
+    pub(super) fn push(&mut self, action: StreamAction) {
+        self.0 |= Self::bit(action);
+    }
+
+    fn pop(&mut self) -> Option<StreamAction> {
+        let action = Self::ORDER.iter().copied().find(|a| self.0 & Self::bit(*a) != 0)?;
+        self.0 &= !Self::bit(action);
+        Some(action)
+    }
 }
 
 /// What the session tells its owner while reading.
@@ -49,44 +130,51 @@ pub enum SessionEvent<'a> {
     Closed,
 }
 
-/// Per-connection protocol state. See the module docs.
-#[derive(Debug)]
-pub struct Session {
-    phase: Phase,
-    decoder: FrameDecoder,
-    head: Option<Box<ResponseHeadReader>>,
-    /// Bytes queued for the socket, written by the pool.
-    pub out: BytesMut,
-    next_ack: u64,
-}
-
-/// What a session needs from its pool while reading: the namespace, the connection's key and a source
-/// of masking keys.
+/// What a session needs from its pool while it runs: the server, the connection's WebSocket key and a
+/// source of masking keys.
 #[derive(Debug)]
 pub struct Context<'a> {
-    /// Namespace to CONNECT to.
-    pub namespace: &'a str,
-    /// The key sent in the upgrade request.
+    /// The server (Engine.IO path, `Host`, namespace).
+    pub target: &'a Target,
+    /// The key sent in WebSocket upgrade requests.
     pub key: WebSocketKey,
     /// Masking-key generator state (xorshift64*).
     pub mask_state: &'a mut u64,
 }
 
-impl Default for Session {
-    fn default() -> Self {
-        Session::new()
-    }
+/// Per-connection protocol state. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    phase: Phase,
+    /// The WebSocket on `Primary` (unused while polling).
+    decoder: FrameDecoder,
+    head: Option<Box<ResponseHeadReader>>,
+    /// Bytes queued for `Primary`.
+    out: BytesMut,
+    next_ack: u64,
+    polling: Option<Box<Polling>>,
+    actions: Actions,
 }
 
 impl Session {
-    /// A session whose TCP connect is in progress.
-    pub fn new() -> Session {
+    /// A session over `transport` whose first TCP connect is about to start (its first action is
+    /// `Connect(Primary)`).
+    pub fn new(transport: Transport) -> Session {
+        let mut actions = Actions::default();
+        actions.push(StreamAction::Connect(Stream::Primary));
+        let polling = match transport {
+            Transport::WebSocket => None,
+            Transport::Polling => Some(Box::new(Polling::new(false))),
+            Transport::PollingUpgrade => Some(Box::new(Polling::new(true))),
+        };
         Session {
             phase: Phase::Connecting,
             decoder: FrameDecoder::new_client(MAX_MESSAGE_SIZE),
             head: None,
             out: BytesMut::new(),
             next_ack: 0,
+            polling,
+            actions,
         }
     }
 
@@ -95,20 +183,135 @@ impl Session {
         self.phase
     }
 
-    /// The TCP connection is up: queue `request` (the upgrade) and start reading the answer.
-    pub fn handle_tcp_connected(&mut self, request: &[u8]) {
-        self.out.extend_from_slice(request);
-        self.head = Some(Box::default());
-        self.phase = Phase::Upgrading;
+    /// The next thing to do to the sockets, if any: drops first, then a promotion, then connects.
+    pub fn poll_action(&mut self) -> Option<StreamAction> {
+        self.actions.pop()
     }
 
-    /// Feeds bytes read from the socket; `on_event` sees what they completed. Decodes in place.
-    /// Errors end the connection and say why.
+    /// Bytes queued for `stream`, to write when its socket takes them (drain what was written).
+    pub fn out_mut(&mut self, stream: Stream) -> Option<&mut BytesMut> {
+        match stream {
+            Stream::Primary => Some(&mut self.out),
+            Stream::Secondary => self.polling.as_mut().map(|p| p.secondary_out()),
+        }
+    }
+
+    /// Whether any stream has bytes queued.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty() || self.polling.as_ref().is_some_and(|p| p.has_output())
+    }
+
+    /// `stream`'s TCP connect (asked for with [`StreamAction::Connect`]) completed: queue what goes
+    /// first on it (the upgrade request, a handshake GET, …).
+    pub fn handle_connected(&mut self, stream: Stream, cx: &mut Context<'_>) {
+        let Session { phase, out, polling, actions, head, .. } = self;
+        match polling {
+            Some(p) => p.handle_connected(stream, &mut Core { phase, out, actions }, cx),
+            None if stream == Stream::Primary && *phase == Phase::Connecting => {
+                write_upgrade_request(cx.target, &cx.key, None, out);
+                *head = Some(Box::default());
+                *phase = Phase::Upgrading;
+            }
+            None => {}
+        }
+    }
+
+    /// Feeds bytes read from `stream`; `on_event` sees what they completed. Decodes WebSocket frames
+    /// in place. Errors end the connection and say why.
     pub fn handle_bytes(
+        &mut self,
+        stream: Stream,
+        input: &mut [u8],
+        cx: &mut Context<'_>,
+        mut on_event: impl FnMut(SessionEvent<'_>),
+    ) -> Result<(), Failure> {
+        let Session { phase, out, polling, actions, .. } = self;
+        match polling {
+            Some(p) => {
+                p.handle_bytes(stream, input, &mut Core { phase, out, actions }, cx, &mut on_event)?;
+                self.maybe_switch(cx)
+            }
+            None if stream == Stream::Primary => self.websocket_bytes(input, cx, &mut on_event),
+            None => Ok(()),
+        }
+    }
+
+    /// The server closed `stream` (the pool has dropped its socket). Fine for an idle HTTP
+    /// connection or a close we started; otherwise a failure saying what was cut off.
+    pub fn handle_eof(
+        &mut self,
+        stream: Stream,
+        cx: &mut Context<'_>,
+        mut on_event: impl FnMut(SessionEvent<'_>),
+    ) -> Result<(), Failure> {
+        let Session { phase, out, polling, actions, .. } = self;
+        match polling {
+            Some(p) => {
+                p.handle_eof(stream, &mut Core { phase, out, actions }, cx, &mut on_event)?;
+                self.maybe_switch(cx)
+            }
+            None if stream == Stream::Secondary => Ok(()),
+            None if *phase == Phase::Closing => {
+                on_event(SessionEvent::Closed);
+                Ok(())
+            }
+            None => Err(Failure::Closed("the server closed the TCP connection".into())),
+        }
+    }
+
+    /// Queues an EVENT `name` with raw JSON `args`, asking for an ack when `want_ack`; returns the ack
+    /// id used. Valid in `Ready` only (the caller checks). Cost: two copies of the packet over a
+    /// WebSocket (encode and mask), one over polling (into the next POST).
+    pub fn emit(&mut self, cx: &mut Context<'_>, name: &str, args: &[&[u8]], want_ack: bool) -> Option<u64> {
+        let id = want_ack.then(|| {
+            let id = self.next_ack;
+            self.next_ack += 1;
+            id
+        });
+        let namespace = cx.target.namespace.as_str();
+        match self.polling.as_mut() {
+            Some(p) => {
+                p.queue_with(|pending| {
+                    pending.extend_from_slice(b"4");
+                    sio::encode_event(namespace, id, name, args, pending);
+                });
+                p.flush_sends(&mut self.actions, cx);
+            }
+            None => {
+                let mut text = BytesMut::with_capacity(1 + sio::event_len(namespace, id, name, args));
+                text.extend_from_slice(b"4");
+                sio::encode_event(namespace, id, name, args, &mut text);
+                send_text(&mut self.out, &text, cx.mask_state);
+            }
+        }
+        id
+    }
+
+    /// Starts a clean close: Socket.IO DISCONNECT, then a WebSocket close frame (1000), or over
+    /// polling the Engine.IO close packet `1` in the same POST.
+    pub fn close(&mut self, cx: &mut Context<'_>) {
+        let mut text = BytesMut::from(&b"4"[..]);
+        sio::encode_disconnect(&cx.target.namespace, &mut text);
+        match self.polling.as_mut() {
+            Some(p) => {
+                p.queue_with(|pending| pending.extend_from_slice(&text));
+                p.queue_close();
+                p.flush_sends(&mut self.actions, cx);
+            }
+            None => {
+                send_text(&mut self.out, &text, cx.mask_state);
+                let close = 1000u16.to_be_bytes();
+                let _ = encode_client_frame(Opcode::Close, &close, next_mask(cx.mask_state), &mut self.out);
+            }
+        }
+        self.phase = Phase::Closing;
+    }
+
+    fn websocket_bytes(
         &mut self,
         mut input: &mut [u8],
         cx: &mut Context<'_>,
-        mut on_event: impl FnMut(SessionEvent<'_>),
+        on_event: &mut impl FnMut(SessionEvent<'_>),
     ) -> Result<(), Failure> {
         if let Some(head) = self.head.as_mut() {
             let Some(used) = head.handle_bytes(input, &cx.key).map_err(|r| refusal(r, input))? else {
@@ -119,15 +322,19 @@ impl Session {
             input = input.get_mut(used..).unwrap_or_default();
         }
         let Session { phase, decoder, out, .. } = self;
+        let namespace = cx.target.namespace.as_str();
+        let mask_state = &mut *cx.mask_state;
         let mut failure = None;
-        let result =
-            decoder.handle_bytes(input, |event| match on_frame(phase, out, event, cx, &mut on_event) {
+        let result = decoder.handle_bytes(input, |event| {
+            let mut tx = Tx::WebSocket { out: &mut *out, mask_state: &mut *mask_state };
+            match on_frame(phase, &mut tx, event, namespace, on_event) {
                 Ok(()) => Ok(()),
                 Err(f) => {
                     failure = Some(f);
                     Err(roomcast_engine::Error::Misuse("stop"))
                 }
-            });
+            }
+        });
         match (failure, result) {
             (Some(f), _) => Err(f),
             (None, Err(e)) => Err(Failure::Protocol(format!("WebSocket: {e}"))),
@@ -135,38 +342,40 @@ impl Session {
         }
     }
 
-    /// Queues an EVENT `name` with raw JSON `args`, asking for an ack when `want_ack`; returns the ack
-    /// id used. Valid in `Ready` only (the caller checks). Cost: two copies of the packet (encode and
-    /// mask).
-    pub fn emit(
-        &mut self,
-        namespace: &str,
-        name: &str,
-        args: &[&[u8]],
-        want_ack: bool,
-        mask_state: &mut u64,
-    ) -> Option<u64> {
-        let id = want_ack.then(|| {
-            let id = self.next_ack;
-            self.next_ack += 1;
-            id
-        });
-        let mut text = BytesMut::with_capacity(1 + sio::event_len(namespace, id, name, args));
-        text.extend_from_slice(b"4");
-        sio::encode_event(namespace, id, name, args, &mut text);
-        send_text(&mut self.out, &text, mask_state);
-        id
+    /// `polling-upgrade`: once the probe is done and the polling cycle paused, the probed WebSocket
+    /// takes over: `5` was queued on it, and now its decoder and bytes become `Primary`'s, the packets
+    /// queued meanwhile go out as frames, and CONNECT follows.
+    fn maybe_switch(&mut self, cx: &mut Context<'_>) -> Result<(), Failure> {
+        let Some(switch) = self.polling.as_mut().and_then(|p| p.take_switch()) else { return Ok(()) };
+        self.polling = None;
+        self.decoder = switch.decoder;
+        self.out = switch.out;
+        for record in switch.pending[..].split(|b| *b == roomcast_engine::eio::RECORD_SEPARATOR) {
+            if !record.is_empty() {
+                send_text(&mut self.out, record, cx.mask_state);
+            }
+        }
+        self.actions.push(StreamAction::Drop(Stream::Primary));
+        self.actions.push(StreamAction::Promote);
+        if self.phase == Phase::Probing {
+            let mut tx = Tx::WebSocket { out: &mut self.out, mask_state: &mut *cx.mask_state };
+            send_connect(&mut tx, &cx.target.namespace);
+            self.phase = Phase::AwaitConnect;
+        }
+        Ok(())
     }
+}
 
-    /// Starts a clean close: Socket.IO DISCONNECT, then a WebSocket close frame (1000).
-    pub fn close(&mut self, namespace: &str, mask_state: &mut u64) {
-        let mut text = BytesMut::from(&b"4"[..]);
-        sio::encode_disconnect(namespace, &mut text);
-        send_text(&mut self.out, &text, mask_state);
-        let _ =
-            encode_client_frame(Opcode::Close, &1000u16.to_be_bytes(), next_mask(mask_state), &mut self.out);
-        self.phase = Phase::Closing;
-    }
+/// The parts of a [`Session`] its polling transport works on: the phase, `Primary`'s bytes and the
+/// socket actions.
+#[derive(Debug)]
+pub(super) struct Core<'a> {
+    /// The session's phase.
+    pub(super) phase: &'a mut Phase,
+    /// Bytes queued for `Primary`.
+    pub(super) out: &'a mut BytesMut,
+    /// Socket actions for the pool.
+    pub(super) actions: &'a mut Actions,
 }
 
 fn refusal(r: UpgradeRefusal, input: &[u8]) -> Failure {
@@ -186,234 +395,6 @@ fn refusal(r: UpgradeRefusal, input: &[u8]) -> Failure {
     }
 }
 
-/// xorshift64* step: a cheap, never-zero masking key. Masking keys only have to be unpredictable to
-/// intermediaries, and a load generator talks to its own server.
-fn next_mask(state: &mut u64) -> [u8; 4] {
-    let mut x = (*state).max(1);
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    let word = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-    [(word >> 32) as u8, (word >> 40) as u8, (word >> 48) as u8, (word >> 56) as u8]
-}
-
-fn send_text(out: &mut BytesMut, text: &[u8], mask_state: &mut u64) {
-    // A text frame has no size limit: the call cannot fail.
-    let _ = encode_client_frame(Opcode::Text, text, next_mask(mask_state), out);
-}
-
-fn on_frame(
-    phase: &mut Phase,
-    out: &mut BytesMut,
-    event: WsEvent<'_>,
-    cx: &mut Context<'_>,
-    on_event: &mut impl FnMut(SessionEvent<'_>),
-) -> Result<(), Failure> {
-    let text = match event {
-        WsEvent::Text(text) => text.as_bytes(),
-        WsEvent::Binary(_) | WsEvent::Pong(_) => return Ok(()),
-        WsEvent::Ping(payload) => {
-            let _ = encode_client_frame(Opcode::Pong, payload, next_mask(cx.mask_state), out);
-            return Ok(());
-        }
-        WsEvent::Close { code, reason } => {
-            if *phase == Phase::Closing {
-                on_event(SessionEvent::Closed);
-                return Ok(());
-            }
-            let code = code.map_or_else(|| "no code".to_string(), |c| c.to_string());
-            return Err(Failure::Closed(
-                format!("WebSocket close frame ({code}) {reason}").trim_end().to_string(),
-            ));
-        }
-    };
-    let (&kind, rest) = text.split_first().ok_or(Failure::Protocol("empty Engine.IO packet".into()))?;
-    match (kind, *phase) {
-        (b'0', Phase::AwaitOpen) => {
-            let mut connect = BytesMut::from(&b"4"[..]);
-            connect.extend_from_slice(b"0");
-            if cx.namespace != "/" {
-                connect.extend_from_slice(cx.namespace.as_bytes());
-                connect.extend_from_slice(b",");
-            }
-            send_text(out, &connect, cx.mask_state);
-            *phase = Phase::AwaitConnect;
-        }
-        (_, Phase::AwaitOpen) => {
-            return Err(Failure::Protocol("first WebSocket message is not the Engine.IO open packet".into()));
-        }
-        (b'2', _) => send_text(out, b"3", cx.mask_state),
-        (b'4', _) => on_socketio(phase, rest, cx, on_event)?,
-        (b'1', Phase::Closing) => on_event(SessionEvent::Closed),
-        (b'1', _) => return Err(Failure::Closed("Engine.IO close packet".into())),
-        (b'3' | b'6', _) => {}
-        _ => {
-            return Err(Failure::Protocol(format!("unexpected Engine.IO packet type {:?}", char::from(kind))))
-        }
-    }
-    Ok(())
-}
-
-fn on_socketio(
-    phase: &mut Phase,
-    text: &[u8],
-    cx: &Context<'_>,
-    on_event: &mut impl FnMut(SessionEvent<'_>),
-) -> Result<(), Failure> {
-    // Hot path: a delivered event goes out with its type checked only; the token reader validates it.
-    if text.first() == Some(&b'2') && *phase == Phase::Ready {
-        on_event(SessionEvent::Event(text));
-        return Ok(());
-    }
-    let packet = sio::decode(text, &sio::Limits::default())
-        .map_err(|e| Failure::Protocol(format!("Socket.IO packet: {e}")))?;
-    if packet.nsp() != cx.namespace {
-        return Ok(());
-    }
-    match (packet.kind(), *phase) {
-        (PacketType::Connect, Phase::AwaitConnect) => {
-            *phase = Phase::Ready;
-            on_event(SessionEvent::Connected);
-        }
-        (PacketType::ConnectError, _) => {
-            let why = String::from_utf8_lossy(packet.payload().unwrap_or_default()).into_owned();
-            return Err(Failure::Refused(format!(
-                "Socket.IO CONNECT_ERROR for namespace {}: {why}",
-                cx.namespace
-            )));
-        }
-        (PacketType::Ack, Phase::Ready | Phase::Closing) => {
-            let Some(id) = packet.ack_id() else { return Ok(()) };
-            let error = packet.args().next().is_some_and(|a| a.starts_with(b"{\"error\""));
-            on_event(SessionEvent::Ack { id, error });
-        }
-        (PacketType::Disconnect, Phase::Closing) => on_event(SessionEvent::Closed),
-        (PacketType::Disconnect, _) => {
-            return Err(Failure::Closed(format!("Socket.IO DISCONNECT from namespace {}", cx.namespace)));
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use roomcast_engine::ws::encode_text;
-
-    fn key() -> WebSocketKey {
-        WebSocketKey::from_bits(42)
-    }
-
-    fn upgraded() -> (Session, Vec<u8>) {
-        let mut s = Session::new();
-        s.handle_tcp_connected(b"GET ...");
-        let accept = String::from_utf8(key().expected_accept().to_vec()).unwrap();
-        let head = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
-        (s, head.into_bytes())
-    }
-
-    fn frames(texts: &[&str]) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        for t in texts {
-            encode_text(t, &mut out);
-        }
-        out.to_vec()
-    }
-
-    /// Runs `input` through a fresh upgraded session whole and byte by byte; returns the events (as
-    /// text), the failure and the session.
-    fn feed(input: &[u8], chunk: usize) -> (Vec<String>, Option<Failure>, Session) {
-        let (mut s, _) = upgraded();
-        let mut mask = 7;
-        let mut seen = Vec::new();
-        let mut failure = None;
-        for piece in input.chunks(chunk) {
-            let mut cx = Context { namespace: "/", key: key(), mask_state: &mut mask };
-            let mut piece = piece.to_vec();
-            if let Err(f) = s.handle_bytes(&mut piece, &mut cx, |e| {
-                seen.push(match e {
-                    SessionEvent::Event(t) => String::from_utf8_lossy(t).into_owned(),
-                    other => format!("{other:?}"),
-                })
-            }) {
-                failure = Some(f);
-                break;
-            }
-        }
-        (seen, failure, s)
-    }
-
-    #[test]
-    fn a_whole_session_connects_answers_pings_and_delivers_events_in_any_chunking() {
-        let (_, mut input) = upgraded();
-        input.extend(frames(&[
-            r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#,
-            "2",
-            r#"40{"sid":"abc"}"#,
-            r#"42["m","rc1.1.2.3.x"]"#,
-            r#"430["ok"]"#,
-            r#"431[{"error":"room not allowed"}]"#,
-        ]));
-        for chunk in [input.len(), 1, 7] {
-            let (seen, failure, s) = feed(&input, chunk);
-            assert_eq!(failure, None);
-            assert_eq!(
-                seen,
-                [
-                    "Connected",
-                    r#"2["m","rc1.1.2.3.x"]"#,
-                    "Ack { id: 0, error: false }",
-                    "Ack { id: 1, error: true }"
-                ]
-            );
-            assert_eq!(s.phase(), Phase::Ready);
-            // Sent: the request, CONNECT `40` and the pong `3`, each a masked text frame.
-            let sent = s.out.to_vec();
-            assert!(sent.starts_with(b"GET "));
-            let mut server_side = FrameDecoder::new(1 << 20);
-            let mut texts = Vec::new();
-            server_side
-                .handle_bytes(&mut sent[7..].to_vec(), |e| {
-                    if let WsEvent::Text(t) = e {
-                        texts.push(t.to_string());
-                    }
-                    Ok(())
-                })
-                .unwrap();
-            assert_eq!(texts, ["40", "3"]);
-        }
-    }
-
-    #[test]
-    fn refusals_and_server_closes_are_failures_that_say_why() {
-        let (mut s, _) = upgraded();
-        let mut mask = 1;
-        let mut cx = Context { namespace: "/", key: key(), mask_state: &mut mask };
-        let mut refused = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 40\r\n\r\n{\"code\":0,\"message\":\"Transport unknown\"}".to_vec();
-        let f = s.handle_bytes(&mut refused, &mut cx, |_| {}).unwrap_err();
-        assert_eq!(
-            f.to_string(),
-            r#"WebSocket handshake answered HTTP 400 Bad Request: {"code":0,"message":"Transport unknown"}"#
-        );
-
-        let (_, mut input) = upgraded();
-        input.extend(frames(&["0{}", r#"44{"message":"Invalid namespace"}"#]));
-        let (_, failure, _) = feed(&input, 3);
-        assert!(
-            matches!(failure, Some(Failure::Refused(ref m)) if m.contains("Invalid namespace")),
-            "{failure:?}"
-        );
-
-        let (_, mut input) = upgraded();
-        input.extend(frames(&["0{}", r#"40{"sid":"a"}"#, "41"]));
-        let (_, failure, _) = feed(&input, 1);
-        assert!(matches!(failure, Some(Failure::Closed(_))), "{failure:?}");
-
-        let (_, mut input) = upgraded();
-        input.extend(frames(&["hello"]));
-        let (_, failure, _) = feed(&input, 1);
-        assert!(matches!(failure, Some(Failure::Protocol(_))), "{failure:?}");
-    }
-}
+#[path = "session_tests.rs"]
+mod tests;

@@ -3,7 +3,7 @@
 //!
 //! As in `socket.io-client`, the URL's path names the namespace (`http://host:3000/admin` → namespace
 //! `/admin`) and the Engine.IO path is separate (`--path`, default `/socket.io/`). `ws://` and
-//! `http://` are the same here: the load generator always speaks WebSocket to the Engine.IO path.
+//! `http://` are the same here: `--transport` alone picks WebSocket or long-polling.
 //! `https`/`wss` are refused (no TLS client).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

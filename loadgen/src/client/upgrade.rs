@@ -47,11 +47,17 @@ impl WebSocketKey {
     }
 }
 
-/// Appends the upgrade request for `target` (Engine.IO v4, WebSocket transport) to `out`.
-pub fn write_upgrade_request(target: &Target, key: &WebSocketKey, out: &mut BytesMut) {
+/// Appends the upgrade request for `target` (Engine.IO v4, WebSocket transport) to `out`: a new
+/// session, or with `sid` (already URL-safe) the upgrade of a polling session.
+pub fn write_upgrade_request(target: &Target, key: &WebSocketKey, sid: Option<&str>, out: &mut BytesMut) {
     out.extend_from_slice(b"GET ");
     out.extend_from_slice(target.path.as_bytes());
-    out.extend_from_slice(b"?EIO=4&transport=websocket HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(b"?EIO=4&transport=websocket");
+    if let Some(sid) = sid {
+        out.extend_from_slice(b"&sid=");
+        out.extend_from_slice(sid.as_bytes());
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(target.host.as_bytes());
     out.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
     out.extend_from_slice(key.as_bytes());
@@ -220,11 +226,14 @@ mod tests {
     fn the_request_names_path_host_and_key() {
         let target = Target::parse("http://127.0.0.1:3000", "/socket.io/").unwrap();
         let mut out = BytesMut::new();
-        write_upgrade_request(&target, &WebSocketKey(*RFC_KEY), &mut out);
+        write_upgrade_request(&target, &WebSocketKey(*RFC_KEY), None, &mut out);
         let text = std::str::from_utf8(&out).unwrap();
         assert!(text
             .starts_with("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n"));
         assert!(text.contains("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
+        out.clear();
+        write_upgrade_request(&target, &WebSocketKey(*RFC_KEY), Some("AAE-x_y"), &mut out);
+        assert!(out.starts_with(b"GET /socket.io/?EIO=4&transport=websocket&sid=AAE-x_y HTTP/1.1\r\n"));
     }
 }

@@ -101,7 +101,10 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
     let drain_end = end.plus_micros(micros(spec.drain));
     loop {
         let now = epoch.now();
-        let publishing = now < end;
+        // Messages due before the end are sent even if a slow turn carried `now` past it (late, with
+        // their scheduled times), so a run sends what its schedule says.
+        let owed = publishers.iter().any(|p| p.schedule.next_due_at().is_some_and(|t| t < end));
+        let publishing = now < end || owed;
         if publishing {
             for p in &mut publishers {
                 while p.schedule.next_due_at().is_some_and(|t| t < end && t <= now) {

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::{PoolConfig, Target};
+use crate::client::{PoolConfig, Target, Transport};
 use crate::cpu::CpuUsage;
 use crate::latency::{IntervalSnapshot, RunEpoch, RunMicros};
 use crate::report::{ProgressCounters, RunSummary};
@@ -32,13 +32,28 @@ use crate::Error;
 pub use app::AppConfig;
 pub use reporter::Reporter;
 
-/// Source addresses are spread so that no one of them carries more than this many connections (the
-/// ephemeral port range is ~28,000 ports per source and destination).
+/// Source addresses are spread so that no one of them carries more than this many TCP connections
+/// (the ephemeral port range is ~28,000 ports per source and destination).
 pub const CONNS_PER_SOURCE_ADDR: u32 = 20_000;
 
-/// Hard ceiling for `--conns-per-process`: the open-files limit of a process here is 20,000, and a
-/// process needs a few descriptors of its own.
-pub const MAX_CONNS_PER_PROCESS: u32 = 19_000;
+/// Most sockets one process holds: the open-files limit of a process here is 20,000, and a process
+/// needs a few descriptors of its own.
+pub const MAX_SOCKETS_PER_PROCESS: u32 = 19_000;
+
+/// Default socket budget of a process (`--conns-per-process` over WebSocket): headroom below
+/// [`MAX_SOCKETS_PER_PROCESS`] for one event loop.
+pub const DEFAULT_SOCKETS_PER_PROCESS: u32 = 15_000;
+
+/// Ceiling of `--conns-per-process` for `transport`: [`MAX_SOCKETS_PER_PROCESS`] over the sockets each
+/// connection holds (19,000 over WebSocket, 9,500 over polling).
+pub fn max_conns_per_process(transport: Transport) -> u32 {
+    MAX_SOCKETS_PER_PROCESS / transport.sockets_per_conn()
+}
+
+/// Default `--conns-per-process` for `transport` (15,000 over WebSocket, 7,500 over polling).
+pub fn default_conns_per_process(transport: Transport) -> u32 {
+    DEFAULT_SOCKETS_PER_PROCESS / transport.sockets_per_conn()
+}
 
 /// Settings every scenario takes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,8 +84,17 @@ pub struct Common {
     pub handshake_timeout: Duration,
     /// How to drive the server's handlers.
     pub app: AppConfig,
+    /// How connections carry their sessions.
+    pub transport: Transport,
     /// No progress lines.
     pub quiet: bool,
+}
+
+impl Common {
+    /// Sockets (file descriptors) `conns` connections hold at most.
+    pub fn sockets_for(&self, conns: u32) -> u32 {
+        conns.saturating_mul(self.transport.sockets_per_conn())
+    }
 }
 
 /// `fanout` settings.
@@ -169,7 +193,8 @@ impl Spec {
 
     /// Processes the run needs.
     pub fn processes(&self) -> u32 {
-        let per = self.common().conns_per_process.clamp(1, MAX_CONNS_PER_PROCESS);
+        let c = self.common();
+        let per = c.conns_per_process.clamp(1, max_conns_per_process(c.transport));
         self.total_conns().div_ceil(per).max(1)
     }
 
@@ -312,12 +337,13 @@ impl Link for LocalLink<'_> {
     }
 }
 
-/// The pool settings a scenario's slice uses.
+/// The pool settings a scenario's slice uses, `total_conns` being the connections of the whole run
+/// (for the automatic source addresses: one per [`CONNS_PER_SOURCE_ADDR`] sockets).
 pub fn pool_config(common: &Common, total_conns: u32) -> Result<PoolConfig, Error> {
     let target = Target::parse(&common.url, &common.path)?;
     let sources = match common.source_addrs {
         0 if target.is_loopback() && target.addr.is_ipv4() => {
-            total_conns.div_ceil(CONNS_PER_SOURCE_ADDR).max(1)
+            common.sockets_for(total_conns).div_ceil(CONNS_PER_SOURCE_ADDR).max(1)
         }
         0 => 0,
         n if !(target.is_loopback() && target.addr.is_ipv4()) => {
@@ -334,18 +360,25 @@ pub fn pool_config(common: &Common, total_conns: u32) -> Result<PoolConfig, Erro
     } else {
         (1..=sources).map(|i| std::net::Ipv4Addr::new(127, 0, 0, i as u8)).collect()
     };
-    Ok(PoolConfig { target, source_addrs, handshake_timeout: common.handshake_timeout, seed: common.seed })
+    Ok(PoolConfig {
+        target,
+        source_addrs,
+        handshake_timeout: common.handshake_timeout,
+        seed: common.seed,
+        transport: common.transport,
+    })
 }
 
-/// Raises the open-files limit for `conns` connections plus a margin; fails with a clear message when
-/// the hard limit is too low.
-pub fn ensure_fd_limit(conns: u32) -> Result<(), Error> {
-    let want = u64::from(conns) + 64;
+/// Raises the open-files limit for `conns` connections of `common`'s transport (two sockets each over
+/// polling) plus a margin; fails with a clear message when the hard limit is too low.
+pub fn ensure_fd_limit(common: &Common, conns: u32) -> Result<(), Error> {
+    let want = u64::from(common.sockets_for(conns)) + 64;
     let got = crate::client::sys::raise_fd_limit(want)?;
     if got < want {
         return Err(Error::Usage(format!(
-            "{conns} connections need {want} open files but this process may only have {got}; \
-             lower --conns-per-process"
+            "{conns} connections over {} need {want} open files but this process may only have {got}; \
+             lower --conns-per-process",
+            common.transport.name()
         )));
     }
     Ok(())
@@ -398,7 +431,7 @@ pub fn run(spec: &Spec, reporter: &mut Reporter) -> Result<RunOutcome, Error> {
     if processes > 1 {
         return workers::run_parent(spec, processes, reporter);
     }
-    ensure_fd_limit(spec.total_conns())?;
+    ensure_fd_limit(spec.common(), spec.total_conns())?;
     let meter = crate::cpu::CpuMeter::start()?;
     let mut link = LocalLink::new(reporter);
     let totals = run_slice(spec, Slice::WHOLE, &mut link)?;
@@ -440,6 +473,14 @@ pub fn finish(
     };
     let summary = RunSummary::new(facts, reporter.overall(), cpu);
     let mut outcome = RunOutcome { summary, extra: Vec::new(), notes: Vec::new(), failure: None };
+    outcome.extra.push(("transport".into(), c.transport.name().into()));
+    if c.transport != Transport::WebSocket {
+        outcome.notes.push(format!(
+            "transport: {} (up to {} TCP connections per Socket.IO connection)",
+            c.transport.name(),
+            c.transport.sockets_per_conn()
+        ));
+    }
     if processes > 1 {
         outcome.notes.push(format!("ran in {processes} worker processes"));
     }

@@ -102,7 +102,7 @@ pub fn run(spec: &VerifySpec, reporter: &mut Reporter) -> Result<RunOutcome, Err
     if !(spec.rate.is_finite() && spec.rate > 0.0) {
         return Err(Error::Usage("--rate must be a positive number of messages per second".into()));
     }
-    super::ensure_fd_limit(c.conns)?;
+    super::ensure_fd_limit(c, c.conns)?;
     let plan = RoomPlan::new(c.seed, c.conns, c.rooms, c.rooms_per_conn);
     let mut link = LocalLink::new(reporter);
     let link = &mut link;

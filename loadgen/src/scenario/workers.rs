@@ -93,7 +93,7 @@ pub fn run_worker() -> Result<(), Error> {
         out: std::io::stdout(),
         cpu_at_ready: Duration::ZERO,
     };
-    let result = super::ensure_fd_limit(task.slice.share(task.spec.total_conns()))
+    let result = super::ensure_fd_limit(task.spec.common(), task.slice.share(task.spec.total_conns()))
         .and_then(|()| super::run_slice(&task.spec, task.slice, &mut link));
     let message = match &result {
         Ok(totals) => ToParent::Done(totals.clone()),

@@ -5,7 +5,7 @@ use roomcast_engine::ids::SocketId;
 use super::core::ShardCore;
 use super::guard::guarded;
 use crate::api::args::ArgRef;
-use crate::api::socket::{AckError, Socket};
+use crate::api::socket::{AckCallback, AckError, Socket};
 use crate::driver::Outbox;
 
 impl ShardCore {
@@ -18,13 +18,7 @@ impl ShardCore {
         ack_id: u64,
         args: &[ArgRef<'_>],
     ) {
-        let callback = self
-            .nsps
-            .get_mut(nsp as usize)
-            .and_then(|n| n.socket_mut(id))
-            .and_then(|s| s.acks.as_mut())
-            .and_then(|acks| acks.remove(&ack_id));
-        if let Some(callback) = callback {
+        if let Some(callback) = self.take_ack(nsp, id, ack_id) {
             let args = args.iter().map(|a| a.to_arg()).collect();
             guarded(|| callback(&mut Socket::new(self, out, nsp, id), Ok(args)));
         }
@@ -32,15 +26,14 @@ impl ShardCore {
 
     /// An ack's deadline passed: its callback gets [`AckError::Timeout`] (if it is still waiting).
     pub(crate) fn ack_timed_out(&mut self, out: &mut Outbox, nsp: u32, id: SocketId, ack_id: u64) {
-        let callback = self
-            .nsps
-            .get_mut(nsp as usize)
-            .and_then(|n| n.socket_mut(id))
-            .and_then(|s| s.acks.as_mut())
-            .and_then(|acks| acks.remove(&ack_id));
-        if let Some(callback) = callback {
+        if let Some(callback) = self.take_ack(nsp, id, ack_id) {
             guarded(|| callback(&mut Socket::new(self, out, nsp, id), Err(AckError::Timeout)));
         }
+    }
+
+    /// Removes and returns the callback waiting for `ack_id` on socket `id`, if any.
+    fn take_ack(&mut self, nsp: u32, id: SocketId, ack_id: u64) -> Option<AckCallback> {
+        self.nsps.get_mut(nsp as usize)?.socket_mut(id)?.acks.as_mut()?.remove(&ack_id)
     }
 
     /// The socket is leaving: every ack it still awaits can never arrive, so each callback gets

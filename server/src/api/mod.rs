@@ -19,6 +19,7 @@ pub mod operator;
 pub mod server;
 pub mod socket;
 
+pub use crate::cluster::ServerSideAck;
 pub use args::{Arg, ArgRef, Event, InvalidJson, JsonWithBinary};
 pub use handshake::{ConnectError, ConnectRequest, Handshake};
 pub use namespace::Namespace;

@@ -101,6 +101,8 @@ pub(crate) struct Shared {
     /// Indexed by shard number.
     pub inboxes: Vec<Inbox>,
     pub shutting_down: AtomicBool,
+    /// The Redis adapter's link, when the server is one node of a cluster.
+    pub cluster: Option<crate::cluster::ClusterLink>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -115,6 +117,7 @@ impl Shared {
         namespaces: Vec<(Arc<str>, Arc<Namespace>)>,
         dynamic: Vec<(NamespaceMatcher, Arc<Namespace>)>,
         wakers: Vec<Waker>,
+        cluster: Option<crate::cluster::ClusterLink>,
     ) -> Shared {
         let eio = EioConfig {
             ping_interval: config.ping_interval,
@@ -145,6 +148,7 @@ impl Shared {
             dynamic,
             inboxes: wakers.into_iter().map(Inbox::new).collect(),
             shutting_down: AtomicBool::new(false),
+            cluster,
             config,
         }
     }

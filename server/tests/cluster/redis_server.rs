@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test file uses part of it
 //! A private `redis-server` per test: on a free loopback port, no persistence, killed (by its pid) when
 //! dropped. `redis-cli` inspects it (`PUBSUB NUMSUB`) and publishes raw messages.
 

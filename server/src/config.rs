@@ -96,7 +96,7 @@ pub struct Options {
     #[arg(long, env = "ROOMCAST_REDIS")]
     pub redis: Option<String>,
     /// Speak the sharded adapter (`createShardedAdapter`, SSUBSCRIBE/SPUBLISH, Redis 7+) instead of the
-    /// classic one. [default: false]
+    /// classic one. Not implemented yet: refused with an error. [default: false]
     #[arg(long, env = "ROOMCAST_REDIS_SHARDED", num_args = 0..=1, default_missing_value = "true")]
     pub redis_sharded: Option<bool>,
     /// Channel prefix, the adapter's `key` option. [default: socket.io]
@@ -343,6 +343,12 @@ impl Config {
             if redis.requests_timeout.is_zero() {
                 return invalid("redis-requests-timeout", "must be positive");
             }
+            if redis.sharded {
+                return invalid(
+                    "redis-sharded",
+                    "the sharded adapter is not implemented yet (use the classic one)",
+                );
+            }
         }
         Ok(())
     }
@@ -389,12 +395,11 @@ mod tests {
     #[test]
     fn redis_is_off_by_default_and_configured_by_flags() {
         assert_eq!(parse(&[]).resolve(Options::default()).unwrap().redis, None);
-        let c =
-            parse(&["--redis", "redis://127.0.0.1:7000/1", "--redis-sharded", "--redis-retry", "forever"])
-                .resolve(Options::default())
-                .unwrap();
+        let c = parse(&["--redis", "redis://127.0.0.1:7000/1", "--redis-retry", "forever"])
+            .resolve(Options::default())
+            .unwrap();
         let redis = c.redis.unwrap();
-        assert_eq!((redis.url.port, redis.url.db, redis.sharded), (7000, 1, true));
+        assert_eq!((redis.url.port, redis.url.db, redis.sharded), (7000, 1, false));
         assert_eq!(redis.key_prefix, "socket.io");
         assert_eq!(redis.requests_timeout, Duration::from_secs(5));
         assert_eq!(redis.retry, RedisRetry::Forever);
@@ -402,6 +407,9 @@ mod tests {
         assert!(err.to_string().contains("redis"), "{err}");
         let err = parse(&["--redis", "redis://x", "--redis-retry", "often"]).resolve(Options::default());
         assert!(err.unwrap_err().to_string().contains("redis-retry"));
+        let err =
+            parse(&["--redis", "redis://x", "--redis-sharded"]).resolve(Options::default()).unwrap_err();
+        assert!(err.to_string().contains("not implemented"), "{err}");
     }
 
     #[test]

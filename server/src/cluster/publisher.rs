@@ -28,6 +28,7 @@ const PATIENCE_READS: u32 = 8;
 pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection, stop: Arc<AtomicBool>) {
     let Some(link) = link(&shared) else { return };
     let channels = ClassicChannels::new(link.config.key_prefix.clone());
+    let _ = conn.set_read_timeout(IO_TIMEOUT);
     let mut conn = Some(conn);
     let mut backoff = Backoff::default();
     let mut next_attempt = std::time::Instant::now();
@@ -49,6 +50,7 @@ pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection,
         if conn.is_none() && std::time::Instant::now() >= next_attempt {
             match Connection::open(&link.config.url, IO_TIMEOUT * 4) {
                 Ok(fresh) => {
+                    let _ = fresh.set_read_timeout(IO_TIMEOUT);
                     eprintln!("roomcast: redis publisher reconnected ({lost} message(s) lost meanwhile)");
                     conn = Some(fresh);
                     backoff.reset();

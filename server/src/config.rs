@@ -12,6 +12,8 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
+pub use crate::cluster::resp::RedisUrl;
+
 /// Which I/O backend the shards use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
 #[serde(rename_all = "lowercase")]
@@ -89,6 +91,75 @@ pub struct Options {
     /// [default: every room, with one warning line]
     #[arg(long = "client-rooms", env = "ROOMCAST_CLIENT_ROOMS", value_delimiter = ',')]
     pub client_rooms: Option<Vec<String>>,
+    /// Join a cluster through Redis (`redis://[[user]:password@]host[:port][/db]`), wire-compatible
+    /// with `@socket.io/redis-adapter` 8.x and `@socket.io/redis-emitter`. [default: no cluster]
+    #[arg(long, env = "ROOMCAST_REDIS")]
+    pub redis: Option<String>,
+    /// Speak the sharded adapter (`createShardedAdapter`, SSUBSCRIBE/SPUBLISH, Redis 7+) instead of the
+    /// classic one. Not implemented yet: refused with an error. [default: false]
+    #[arg(long, env = "ROOMCAST_REDIS_SHARDED", num_args = 0..=1, default_missing_value = "true")]
+    pub redis_sharded: Option<bool>,
+    /// Channel prefix, the adapter's `key` option. [default: socket.io]
+    #[arg(long, env = "ROOMCAST_REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
+    /// Milliseconds to wait for other servers' answers to a request. [default: 5000]
+    #[arg(long, env = "ROOMCAST_REDIS_REQUESTS_TIMEOUT")]
+    pub redis_requests_timeout: Option<u64>,
+    /// What to do when Redis is unreachable at start: `fail`, `forever`, or a number of attempts
+    /// (backoff from 100 ms, doubling, at most 5 s apart). [default: 10]
+    #[arg(long, env = "ROOMCAST_REDIS_RETRY")]
+    pub redis_retry: Option<String>,
+}
+
+/// How many times the server tries to reach Redis at start before giving up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisRetry {
+    /// Try once; fail the start if Redis is unreachable.
+    Fail,
+    /// Try this many times in all (with backoff), then fail the start.
+    Attempts(u32),
+    /// Keep trying (with backoff) until Redis answers; the server starts only then.
+    Forever,
+}
+
+impl std::str::FromStr for RedisRetry {
+    type Err = &'static str;
+
+    fn from_str(text: &str) -> Result<RedisRetry, &'static str> {
+        match text {
+            "fail" | "0" | "1" => Ok(RedisRetry::Fail),
+            "forever" => Ok(RedisRetry::Forever),
+            n => n.parse().map(RedisRetry::Attempts).map_err(|_| "expected fail, forever or a number"),
+        }
+    }
+}
+
+/// The Redis cluster settings (`--redis*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisConfig {
+    pub url: RedisUrl,
+    /// The sharded adapter's protocol instead of the classic one.
+    pub sharded: bool,
+    /// The channel prefix (`key` / `channelPrefix`), `socket.io` as in both Node adapters.
+    pub key_prefix: String,
+    /// 5 s, the Node adapter's `requestsTimeout`: how long this server's own requests wait for answers.
+    pub requests_timeout: Duration,
+    /// 10 attempts ≈ 13 s of backoff: enough for a Redis started alongside (e.g. by the same compose
+    /// file), short enough that a wrong URL fails the start visibly.
+    pub retry: RedisRetry,
+}
+
+impl RedisConfig {
+    /// Settings for `url` with every other field at its default.
+    pub fn new(url: RedisUrl) -> RedisConfig {
+        RedisConfig {
+            url,
+            sharded: false,
+            key_prefix: "socket.io".to_owned(),
+            requests_timeout: Duration::from_millis(5_000),
+            retry: RedisRetry::Attempts(10),
+        }
+    }
 }
 
 /// The resolved configuration every part of the server reads.
@@ -120,6 +191,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// `None`: every room is open to clients of the built-in app.
     pub client_rooms: Option<Vec<String>>,
+    /// `None`: a single server (the in-memory adapter).
+    pub redis: Option<RedisConfig>,
 }
 
 impl Default for Config {
@@ -142,6 +215,7 @@ impl Default for Config {
             turn_budget: 65_536,
             drain_timeout: Duration::from_millis(5_000),
             client_rooms: None,
+            redis: None,
         }
     }
 }
@@ -218,6 +292,25 @@ impl Options {
             turn_budget: self.turn_budget.or(file.turn_budget).unwrap_or(d.turn_budget),
             drain_timeout: ms(self.drain_timeout, file.drain_timeout, d.drain_timeout),
             client_rooms: self.client_rooms.or(file.client_rooms),
+            redis: match self.redis.or(file.redis) {
+                None => None,
+                Some(url) => {
+                    let invalid = |why| ConfigError::Invalid { field: "redis", why };
+                    let mut redis = RedisConfig::new(url.parse().map_err(invalid)?);
+                    redis.sharded = self.redis_sharded.or(file.redis_sharded).unwrap_or(false);
+                    if let Some(prefix) = self.redis_key_prefix.or(file.redis_key_prefix) {
+                        redis.key_prefix = prefix;
+                    }
+                    redis.requests_timeout =
+                        ms(self.redis_requests_timeout, file.redis_requests_timeout, redis.requests_timeout);
+                    if let Some(retry) = self.redis_retry.or(file.redis_retry) {
+                        redis.retry = retry
+                            .parse()
+                            .map_err(|why| ConfigError::Invalid { field: "redis-retry", why })?;
+                    }
+                    Some(redis)
+                }
+            },
         };
         config.validate()?;
         Ok(config)
@@ -242,6 +335,20 @@ impl Config {
         }
         if self.turn_budget == 0 {
             return invalid("turn-budget", "must be positive");
+        }
+        if let Some(redis) = &self.redis {
+            if redis.key_prefix.is_empty() || redis.key_prefix.contains('#') {
+                return invalid("redis-key-prefix", "must be non-empty and hold no '#'");
+            }
+            if redis.requests_timeout.is_zero() {
+                return invalid("redis-requests-timeout", "must be positive");
+            }
+            if redis.sharded {
+                return invalid(
+                    "redis-sharded",
+                    "the sharded adapter is not implemented yet (use the classic one)",
+                );
+            }
         }
         Ok(())
     }
@@ -283,6 +390,26 @@ mod tests {
         assert!(err.to_string().contains("shards"), "{err}");
         let err = parse(&["--host", "not an address"]).resolve(Options::default()).unwrap_err();
         assert!(err.to_string().contains("listen address"), "{err}");
+    }
+
+    #[test]
+    fn redis_is_off_by_default_and_configured_by_flags() {
+        assert_eq!(parse(&[]).resolve(Options::default()).unwrap().redis, None);
+        let c = parse(&["--redis", "redis://127.0.0.1:7000/1", "--redis-retry", "forever"])
+            .resolve(Options::default())
+            .unwrap();
+        let redis = c.redis.unwrap();
+        assert_eq!((redis.url.port, redis.url.db, redis.sharded), (7000, 1, false));
+        assert_eq!(redis.key_prefix, "socket.io");
+        assert_eq!(redis.requests_timeout, Duration::from_secs(5));
+        assert_eq!(redis.retry, RedisRetry::Forever);
+        let err = parse(&["--redis", "tcp://x"]).resolve(Options::default()).unwrap_err();
+        assert!(err.to_string().contains("redis"), "{err}");
+        let err = parse(&["--redis", "redis://x", "--redis-retry", "often"]).resolve(Options::default());
+        assert!(err.unwrap_err().to_string().contains("redis-retry"));
+        let err =
+            parse(&["--redis", "redis://x", "--redis-sharded"]).resolve(Options::default()).unwrap_err();
+        assert!(err.to_string().contains("not implemented"), "{err}");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //!   Engine.IO and Socket.IO state machines, the rooms, and the broadcast hot path.
 //! - [`api`]: the Socket.IO server API (namespaces, handlers, sockets, broadcast operators).
 //! - [`app`]: the built-in push app of the `roomcast` binary.
+//! - `cluster` (private): the Redis adapter, on its own threads (publisher, subscriber).
 //! - [`config`]: flags, environment and TOML configuration.
 
 pub mod api;
 pub mod app;
 pub(crate) mod broadcast;
+pub(crate) mod cluster;
 pub mod config;
 pub mod driver;
 pub(crate) mod shard;

@@ -16,6 +16,13 @@ fn main() -> anyhow::Result<()> {
     let mut server = Server::new();
     roomcast_server::app::install(&mut server, config.client_rooms.clone());
     let shards = config.shards;
+    if let Some(redis) = &config.redis {
+        let adapter = if redis.sharded { "sharded" } else { "classic" };
+        eprintln!(
+            "roomcast: joining the redis cluster at {}:{} ({adapter} adapter, prefix {})",
+            redis.url.host, redis.url.port, redis.key_prefix
+        );
+    }
     let running = server.start(config).context("starting the server")?;
     eprintln!(
         "roomcast: listening on {} ({} shard(s), {} backend)",

@@ -21,6 +21,7 @@ pub mod operator;
 pub mod server;
 pub mod socket;
 
+pub use crate::cluster::ServerSideAck;
 pub use crate::shard::selection::{RoomsView, SocketInfo};
 pub use args::{Arg, ArgRef, Event, InvalidJson, JsonWithBinary};
 pub use engine::{EngineEndpoint, EngineSocket};

@@ -20,6 +20,8 @@ pub type EventHandler = Arc<dyn Fn(&mut Socket<'_>, &Event<'_>) + Send + Sync>;
 pub(crate) type DisconnectHandler = Arc<dyn Fn(&mut Socket<'_>, &str) + Send + Sync>;
 pub(crate) type Middleware = Arc<dyn Fn(&ConnectRequest) -> Result<(), ConnectError> + Send + Sync>;
 pub(crate) type AdapterListener = Arc<dyn Fn(&AdapterEvent) + Send + Sync>;
+pub(crate) type ServerSideListener =
+    Arc<dyn Fn(&str, &[super::Arg], Option<crate::cluster::ServerSideAck>) + Send + Sync>;
 pub(crate) type NamespaceMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// A namespace's handlers. Build it with [`crate::api::Server::namespace`].
@@ -32,6 +34,7 @@ pub struct Namespace {
     pub(crate) on_disconnecting: Vec<DisconnectHandler>,
     pub(crate) on_disconnect: Vec<DisconnectHandler>,
     pub(crate) adapter_listener: Option<AdapterListener>,
+    pub(crate) server_side_listener: Option<ServerSideListener>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -94,6 +97,18 @@ impl Namespace {
     /// shard where they happen. Without a listener the engine records no events at all.
     pub fn on_adapter_event(&mut self, f: impl Fn(&AdapterEvent) + Send + Sync + 'static) -> &mut Self {
         self.adapter_listener = Some(Arc::new(f));
+        self
+    }
+
+    /// Receives other servers' `serverSideEmit(event, …args)` for this namespace (Redis cluster only;
+    /// `io.on(event)` on a Node server). With `serverSideEmitWithAck` the last argument is an ack to
+    /// answer once. Runs on the Redis subscriber thread: it must not block, and it reaches sockets
+    /// through a [`crate::api::ServerHandle`].
+    pub fn on_server_side_emit(
+        &mut self,
+        f: impl Fn(&str, &[super::Arg], Option<crate::cluster::ServerSideAck>) + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.server_side_listener = Some(Arc::new(f));
         self
     }
 }

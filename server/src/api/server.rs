@@ -35,6 +35,8 @@ pub enum StartError {
     Thread(std::io::Error),
     #[error("the raw Engine.IO endpoint {0} has the path of the Socket.IO endpoint")]
     PathTaken(String),
+    #[error(transparent)]
+    Redis(#[from] crate::cluster::RedisUnreachable),
 }
 
 /// A server being described: namespaces and their handlers (`/` always exists), and any raw Engine.IO
@@ -151,11 +153,18 @@ impl Server {
         for listener in listeners {
             drivers.push(D::new(listener, &driver_config).map_err(StartError::Driver)?);
         }
+        let (link, pending) = match &config.redis {
+            Some(redis) => {
+                let (link, pending) = crate::cluster::Pending::connect(redis)?;
+                (Some(link), Some(pending))
+            }
+            None => (None, None),
+        };
         let wakers = drivers.iter().map(|d| d.waker()).collect();
         let namespaces = self.namespaces.into_iter().map(|(n, def)| (n, Arc::new(def))).collect();
         let dynamic = self.dynamic.into_iter().map(|(m, def)| (m, Arc::new(def))).collect();
         let engines = self.engines.into_iter().map(|(p, def)| (p, Arc::new(def))).collect();
-        let shared = Arc::new(Shared::new(config, namespaces, dynamic, engines, wakers));
+        let shared = Arc::new(Shared::new(config, namespaces, dynamic, engines, wakers, link));
         let mut threads = Vec::with_capacity(drivers.len());
         for (i, driver) in drivers.into_iter().enumerate() {
             let core = ShardCore::new(ShardId(i as u16), shared.clone());
@@ -165,7 +174,11 @@ impl Server {
                 .map_err(StartError::Thread)?;
             threads.push(thread);
         }
-        Ok(RunningServer { handle: ServerHandle { shared }, threads, local_addr, backend })
+        let cluster = match pending {
+            Some(pending) => Some(pending.start(shared.clone()).map_err(StartError::Thread)?),
+            None => None,
+        };
+        Ok(RunningServer { handle: ServerHandle { shared }, threads, cluster, local_addr, backend })
     }
 }
 
@@ -174,6 +187,8 @@ impl Server {
 pub struct RunningServer {
     handle: ServerHandle,
     threads: Vec<JoinHandle<std::io::Result<()>>>,
+    /// The Redis adapter's threads, stopped once the shards have ended.
+    cluster: Option<crate::cluster::Cluster>,
     local_addr: SocketAddr,
     backend: IoBackend,
 }
@@ -201,7 +216,8 @@ impl RunningServer {
         self.wait()
     }
 
-    /// Waits for the shard threads to end (after a shutdown from some handle).
+    /// Waits for the shard threads to end (after a shutdown from some handle), then stops the Redis
+    /// adapter's threads, if any.
     pub fn wait(self) -> std::io::Result<()> {
         let mut result = Ok(());
         for thread in self.threads {
@@ -210,6 +226,9 @@ impl RunningServer {
                 Ok(Err(e)) => result = result.and(Err(e)),
                 Err(_) => result = result.and(Err(std::io::Error::other("a shard thread panicked"))),
             }
+        }
+        if let Some(cluster) = self.cluster {
+            cluster.stop();
         }
         result
     }
@@ -229,7 +248,7 @@ impl std::fmt::Debug for ServerHandle {
 
 impl ServerHandle {
     /// `io.of(nsp).to(to…).except(except…).emit(event, args)` from outside the shards: encoded once here,
-    /// delivered by every shard.
+    /// delivered by every shard, and published once to the other servers of a Redis cluster.
     pub fn emit(&self, nsp: &str, to: &[&str], except: &[&str], event: &str, args: &[Arg]) {
         let target = BroadcastTarget {
             to: to.iter().map(|r| RoomName::from(*r)).collect(),
@@ -240,6 +259,9 @@ impl ServerHandle {
         let broadcast = Arc::new(Broadcast { nsp: Arc::from(nsp), target, packet, origin: None });
         for inbox in &self.shared.inboxes {
             inbox.push(ShardMsg::Broadcast(broadcast.clone()));
+        }
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.publish_broadcast(&broadcast);
         }
     }
 

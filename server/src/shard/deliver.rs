@@ -17,8 +17,14 @@ use crate::driver::Outbox;
 
 impl ShardCore {
     /// Delivers a broadcast to this shard's recipients and, if it was made here, hands it to every
-    /// other shard (one `Arc` each, pushed in order, so one sender's broadcasts keep their order).
+    /// other shard (one `Arc` each, pushed in order, so one sender's broadcasts keep their order) and,
+    /// in a cluster, to the Redis publisher (once, never blocking; not if `local`).
     pub(crate) fn broadcast(&mut self, out: &mut Outbox, broadcast: Arc<Broadcast>) {
+        if broadcast.origin == Some(self.id) {
+            if let Some(cluster) = &self.shared.cluster {
+                cluster.publish_broadcast(&broadcast);
+            }
+        }
         if broadcast.origin == Some(self.id) && self.shared.shard_count() > 1 {
             for (i, inbox) in self.shared.inboxes.iter().enumerate() {
                 if i != self.id.0 as usize {

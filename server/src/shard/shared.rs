@@ -127,6 +127,8 @@ pub(crate) struct Shared {
     /// Indexed by shard number.
     pub inboxes: Vec<Inbox>,
     pub shutting_down: AtomicBool,
+    /// The Redis adapter's link, when the server is one node of a cluster.
+    pub cluster: Option<crate::cluster::ClusterLink>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -145,6 +147,7 @@ impl Shared {
         dynamic: Vec<(NamespaceMatcher, Arc<Namespace>)>,
         engines: Vec<(String, Arc<EngineEndpoint>)>,
         wakers: Vec<Waker>,
+        cluster: Option<crate::cluster::ClusterLink>,
     ) -> Shared {
         let eio = EioConfig {
             ping_interval: config.ping_interval,
@@ -182,6 +185,7 @@ impl Shared {
             dynamic,
             inboxes: wakers.into_iter().map(Inbox::new).collect(),
             shutting_down: AtomicBool::new(false),
+            cluster,
             config,
         }
     }

@@ -1,0 +1,277 @@
+//! The Redis adapter: this server as one node of a Socket.IO cluster, wire-compatible with Node.js
+//! servers running `@socket.io/redis-adapter` 8.x and with `@socket.io/redis-emitter` 5.x (the wire
+//! codec is `roomcast_engine::cluster`; the reasons for this shape are in
+//! `docs/design/why-redis-adapter.md`).
+//!
+//! Two threads, none of it on a shard:
+//! - the **publisher** ([`publisher`]) owns one Redis connection. Shards hand it what to publish over a
+//!   bounded channel ([`ClusterLink::publish_broadcast`], never blocking); it transcodes a broadcast's
+//!   encoded packet into the adapter's msgpack message and `PUBLISH`es it, pipelining bursts.
+//! - the **subscriber** ([`subscriber`]) owns another, in subscribe mode. A broadcast from another node
+//!   is decoded once, its packet and frames encoded once, and pushed to every shard's inbox as a
+//!   broadcast with no origin, exactly like [`crate::api::ServerHandle::emit`]. Requests are applied on
+//!   every shard through `ShardMsg::Run`, and answers gathered from the shards are published by the last
+//!   shard to answer ([`requests`]).
+//!
+//! Both reconnect with backoff, forever, once the server runs; the subscriber resubscribes. Redis
+//! pub/sub is at-most-once: what is published while a connection is down is lost (see the design note).
+//!
+//! **Architecture Invariant:** a shard never waits on Redis: it only `try_send`s to the publisher (a
+//! full queue drops the message and counts it) and reads its inbox.
+
+mod inbound;
+mod publisher;
+mod requests;
+pub(crate) mod resp;
+mod sockets;
+mod subscriber;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::broadcast::Broadcast;
+use crate::config::{RedisConfig, RedisRetry};
+use crate::shard::shared::Shared;
+use resp::Connection;
+
+/// Messages the publisher queue holds at most: about a second of a busy server's broadcasts. Past it,
+/// shards drop what they would publish (counted in [`ClusterLink::dropped`]) rather than wait.
+const PUBLISH_QUEUE: usize = 16 * 1024;
+/// How long connecting, writing and each blocking read may take before the thread looks around.
+const IO_TIMEOUT: Duration = Duration::from_millis(250);
+/// First and largest pause between reconnection attempts.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Work for the publisher thread.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A broadcast made on this server: transcode and publish it.
+    Broadcast(Arc<Broadcast>),
+    /// Publish these bytes as they are (a response).
+    Publish { channel: String, payload: Bytes },
+}
+
+/// What shards and the cluster threads share: the publisher's queue and this node's identity.
+#[derive(Debug)]
+pub(crate) struct ClusterLink {
+    tx: Sender<Outgoing>,
+    /// This server's uid: 6 random URL-safe characters (classic adapter) or 16 hex digits (sharded).
+    pub uid: String,
+    pub config: RedisConfig,
+    /// Messages dropped because the publisher queue was full.
+    pub dropped: AtomicU64,
+}
+
+impl ClusterLink {
+    /// Hands a broadcast made on this server to the publisher, unless it is `local`. Called by the
+    /// shard that made it, once. Never blocks.
+    pub(crate) fn publish_broadcast(&self, broadcast: &Arc<Broadcast>) {
+        if !broadcast.target.flags.local {
+            self.send(Outgoing::Broadcast(broadcast.clone()));
+        }
+    }
+
+    /// Publishes raw bytes on a channel. Never blocks.
+    pub(crate) fn publish(&self, channel: String, payload: Bytes) {
+        self.send(Outgoing::Publish { channel, payload });
+    }
+
+    /// A sender into the publisher queue, for callbacks that outlive the call that made them.
+    pub(crate) fn sender(&self) -> Sender<Outgoing> {
+        self.tx.clone()
+    }
+
+    fn send(&self, msg: Outgoing) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(msg) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The acknowledgement a server-side emit from another node asked for
+/// (`serverSideEmitWithAck` on a Node server). Answer once; dropping it answers nothing, and the
+/// requester times out.
+#[derive(Debug)]
+pub struct ServerSideAck {
+    pub(crate) tx: Sender<Outgoing>,
+    pub(crate) channel: String,
+    pub(crate) request_id: String,
+}
+
+impl ServerSideAck {
+    /// Sends the answer (`data`, or nothing for an ack without arguments) to the requesting server.
+    /// Never blocks: it is queued for the publisher thread.
+    pub fn send(self, data: Option<&crate::api::Arg>) {
+        let data =
+            data.and_then(|arg| roomcast_engine::cluster::transcode::arg_value(&sockets::out_arg(arg)).ok());
+        let response =
+            roomcast_engine::cluster::Response::ServerSideEmit { request_id: self.request_id, data };
+        let _ = self.tx.try_send(Outgoing::Publish { channel: self.channel, payload: response.encode() });
+    }
+}
+
+/// Why the cluster could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach redis at {host}:{port} ({attempts} attempt(s)): {last}")]
+pub struct RedisUnreachable {
+    host: String,
+    port: u16,
+    attempts: u32,
+    last: std::io::Error,
+}
+
+/// The connections and the publisher's queue, before the server's shared state (which holds the
+/// [`ClusterLink`]) exists.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    rx: Receiver<Outgoing>,
+    publisher: Connection,
+    subscriber: Connection,
+}
+
+/// The running cluster threads.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pending {
+    /// Opens both connections, retrying as `config.retry` says. Blocks the starting thread only.
+    pub(crate) fn connect(config: &RedisConfig) -> Result<(ClusterLink, Pending), RedisUnreachable> {
+        let publisher = connect_with_retry(config)?;
+        let subscriber = connect_with_retry(config)?;
+        let (tx, rx) = crossbeam_channel::bounded(PUBLISH_QUEUE);
+        let uid = if config.sharded { random_hex(16) } else { random_uid(6) };
+        let link = ClusterLink { tx, uid, config: config.clone(), dropped: AtomicU64::new(0) };
+        Ok((link, Pending { rx, publisher, subscriber }))
+    }
+
+    /// Starts the publisher and subscriber threads for a server whose shared state holds the link.
+    pub(crate) fn start(self, shared: Arc<Shared>) -> std::io::Result<Cluster> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let publisher = {
+            let (stop, shared, rx, conn) = (stop.clone(), shared.clone(), self.rx, self.publisher);
+            std::thread::Builder::new()
+                .name("roomcast-redis-pub".into())
+                .spawn(move || publisher::run(shared, rx, conn, stop))?
+        };
+        let subscriber = {
+            let (stop, conn) = (stop.clone(), self.subscriber);
+            std::thread::Builder::new()
+                .name("roomcast-redis-sub".into())
+                .spawn(move || subscriber::run(shared, conn, stop))?
+        };
+        Ok(Cluster { stop, threads: vec![publisher, subscriber] })
+    }
+}
+
+impl Cluster {
+    /// Stops both threads (each notices within [`IO_TIMEOUT`]) and waits for them.
+    pub(crate) fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The cluster link of a server, if it runs one.
+pub(crate) fn link(shared: &Shared) -> Option<&ClusterLink> {
+    shared.cluster.as_ref()
+}
+
+fn connect_with_retry(config: &RedisConfig) -> Result<Connection, RedisUnreachable> {
+    let attempts = match config.retry {
+        RedisRetry::Fail => 1,
+        RedisRetry::Attempts(n) => n.max(1),
+        RedisRetry::Forever => u32::MAX,
+    };
+    let mut backoff = Backoff::default();
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match Connection::open(&config.url, Duration::from_secs(2)) {
+            Ok(conn) => return Ok(conn),
+            Err(last) if tried >= attempts => {
+                return Err(RedisUnreachable {
+                    host: config.url.host.clone(),
+                    port: config.url.port,
+                    attempts: tried,
+                    last,
+                })
+            }
+            Err(e) => {
+                eprintln!("roomcast: redis unreachable ({e}); retrying");
+                std::thread::sleep(backoff.next_pause());
+            }
+        }
+    }
+}
+
+/// Exponential backoff between reconnection attempts: 100 ms, doubling, at most 5 s.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    pub(crate) fn next_pause(&mut self) -> Duration {
+        let pause = BACKOFF_MIN.saturating_mul(1 << self.failures.min(6)).min(BACKOFF_MAX);
+        self.failures += 1;
+        pause
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Sleeps `pause` in slices, returning early (`false`) once `stop` is set.
+pub(crate) fn sleep_unless_stopped(pause: Duration, stop: &AtomicBool) -> bool {
+    let end = std::time::Instant::now() + pause;
+    while std::time::Instant::now() < end {
+        if stop.load(Ordering::Acquire) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20).min(pause));
+    }
+    !stop.load(Ordering::Acquire)
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    // Without randomness, a time-derived uid still differs between servers started apart.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (nanos >> ((i % 16) * 8)) as u8;
+        }
+    }
+    bytes
+}
+
+/// A random string of `n` URL-safe characters, like the adapter's `uid2(6)`.
+pub(crate) fn random_uid(n: usize) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    random_bytes(n).iter().map(|b| char::from(ALPHABET[usize::from(b & 63)])).collect()
+}
+
+/// `n` random hex digits, like the sharded adapter's `randomBytes(8).toString("hex")` for `n = 16`,
+/// and its request ids.
+pub(crate) fn random_hex(n: usize) -> String {
+    random_bytes(n.div_ceil(2)).iter().flat_map(|b| [b >> 4, b & 15]).take(n).map(hex_digit).collect()
+}
+
+fn hex_digit(nibble: u8) -> char {
+    char::from(if nibble < 10 { b'0' + nibble } else { b'a' + nibble - 10 })
+}

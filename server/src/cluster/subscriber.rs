@@ -1,0 +1,133 @@
+//! The subscriber thread: one connection in subscribe mode, kept alive and resubscribed.
+//!
+//! It subscribes, for every namespace defined at start, to what a Node server of the classic adapter
+//! subscribes to: `PSUBSCRIBE <key>#<nsp>#*` (broadcasts) and `SUBSCRIBE <key>-request#<nsp>#
+//! <key>-response#<nsp># <key>-response#<nsp>#<uid>#` (so Node servers count this one in
+//! `PUBSUB NUMSUB`). Messages are handled on this thread ([`super::inbound`]); none waits on a shard.
+//!
+//! Liveness: after [`PING_AFTER`] without a byte it sends `PING` (allowed in subscribe mode); after
+//! [`DEAD_AFTER`] without one it takes the connection for dead, reconnects with backoff and
+//! subscribes again. Messages published meanwhile are lost (pub/sub is at-most-once).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use roomcast_engine::cluster::ClassicChannels;
+
+use super::resp::{write_command, Connection, Reply};
+use super::{inbound, link, sleep_unless_stopped, Backoff, IO_TIMEOUT};
+use crate::shard::shared::Shared;
+
+/// Silence after which the subscriber pings Redis.
+const PING_AFTER: Duration = Duration::from_secs(5);
+/// Silence after which the connection is taken for dead (a ping went unanswered for 5 s).
+const DEAD_AFTER: Duration = Duration::from_secs(10);
+
+/// Runs until `stop`. `conn` is the connection opened at start.
+pub(super) fn run(shared: Arc<Shared>, conn: Connection, stop: Arc<AtomicBool>) {
+    let Some(link) = link(&shared) else { return };
+    let channels = ClassicChannels::new(link.config.key_prefix.clone());
+    let mut fresh = Some(conn);
+    let mut backoff = Backoff::default();
+    let mut outages = 0u32;
+    while !stop.load(Ordering::Acquire) {
+        let conn = match fresh.take() {
+            Some(conn) => conn,
+            None => match Connection::open(&link.config.url, IO_TIMEOUT * 4) {
+                Ok(conn) => {
+                    eprintln!("roomcast: redis subscriber reconnected; subscribing again");
+                    conn
+                }
+                Err(_) => {
+                    if !sleep_unless_stopped(backoff.next_pause(), &stop) {
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        match serve(&shared, &channels, conn, &stop, &mut backoff) {
+            Ok(()) => return,
+            Err(e) => {
+                outages += 1;
+                eprintln!(
+                    "roomcast: redis subscriber lost its connection ({e}); reconnecting (outage {outages})"
+                );
+                if !sleep_unless_stopped(backoff.next_pause(), &stop) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Subscribes, then handles pushes until `stop` (`Ok`) or the connection fails (`Err`).
+fn serve(
+    shared: &Shared,
+    channels: &ClassicChannels,
+    mut conn: Connection,
+    stop: &AtomicBool,
+    backoff: &mut Backoff,
+) -> std::io::Result<()> {
+    let Some(link) = link(shared) else { return Ok(()) };
+    conn.set_read_timeout(IO_TIMEOUT)?;
+    let mut out = Vec::new();
+    let mut subscribe: Vec<Vec<u8>> = vec![b"SUBSCRIBE".to_vec()];
+    let mut psubscribe: Vec<Vec<u8>> = vec![b"PSUBSCRIBE".to_vec()];
+    for (nsp, _) in &shared.namespaces {
+        psubscribe.push(channels.broadcast_pattern(nsp).into_bytes());
+        subscribe.push(channels.request(nsp).into_bytes());
+        subscribe.push(channels.response(nsp).into_bytes());
+        subscribe.push(channels.specific_response(nsp, &link.uid).into_bytes());
+    }
+    for command in [&psubscribe, &subscribe] {
+        let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+        write_command(&mut out, &args);
+    }
+    conn.write_all(&out)?;
+    let mut heard = Instant::now();
+    let mut pinged = false;
+    let mut subscribed = false;
+    while !stop.load(Ordering::Acquire) {
+        let Some(reply) = conn.read_reply()? else {
+            let silent = heard.elapsed();
+            if silent >= DEAD_AFTER {
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis stopped answering"));
+            }
+            if silent >= PING_AFTER && !pinged {
+                out.clear();
+                write_command(&mut out, &[b"PING"]);
+                conn.write_all(&out)?;
+                pinged = true;
+            }
+            continue;
+        };
+        heard = Instant::now();
+        pinged = false;
+        let Reply::Array(Some(items)) = reply else {
+            if let Reply::Error(e) = reply {
+                eprintln!("roomcast: redis refused a subscription: {e}");
+            }
+            continue;
+        };
+        match items.as_slice() {
+            [kind, channel, payload] if kind.bytes() == Some(b"message") => {
+                if let (Some(channel), Reply::Bulk(Some(payload))) = (channel.bytes(), payload) {
+                    inbound::on_message(shared, link, channels, channel, payload);
+                }
+            }
+            [kind, _pattern, channel, payload] if kind.bytes() == Some(b"pmessage") => {
+                if let (Some(channel), Reply::Bulk(Some(payload))) = (channel.bytes(), payload) {
+                    inbound::on_message(shared, link, channels, channel, payload);
+                }
+            }
+            [kind, ..] if kind.bytes() == Some(b"subscribe") && !subscribed => {
+                subscribed = true;
+                backoff.reset();
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

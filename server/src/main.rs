@@ -5,12 +5,21 @@ use clap::Parser;
 use roomcast_server::api::Server;
 use roomcast_server::config::Options;
 
+/// Writes one log line to stderr. A closed or full stderr must never stop the server (`eprintln!`
+/// would panic, and in the signal thread that would swallow the shutdown).
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 fn main() -> anyhow::Result<()> {
     let options = Options::parse();
     let file = options.load_file()?;
     let config = options.resolve(file)?;
     if config.client_rooms.is_none() {
-        eprintln!("roomcast: every room is open to clients (restrict with --client-rooms <glob>)");
+        log!("roomcast: every room is open to clients (restrict with --client-rooms <glob>)");
     }
     let signals = block_signals()?;
     let mut server = Server::new();
@@ -18,13 +27,15 @@ fn main() -> anyhow::Result<()> {
     let shards = config.shards;
     if let Some(redis) = &config.redis {
         let adapter = if redis.sharded { "sharded" } else { "classic" };
-        eprintln!(
+        log!(
             "roomcast: joining the redis cluster at {}:{} ({adapter} adapter, prefix {})",
-            redis.url.host, redis.url.port, redis.key_prefix
+            redis.url.host,
+            redis.url.port,
+            redis.key_prefix
         );
     }
     let running = server.start(config).context("starting the server")?;
-    eprintln!(
+    log!(
         "roomcast: listening on {} ({} shard(s), {} backend)",
         running.local_addr(),
         shards,
@@ -35,7 +46,7 @@ fn main() -> anyhow::Result<()> {
         .name("roomcast-signals".into())
         .spawn(move || {
             if wait_for_signal(&signals) {
-                eprintln!("roomcast: shutting down");
+                log!("roomcast: shutting down");
                 handle.shutdown();
             }
         })

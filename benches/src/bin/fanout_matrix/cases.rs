@@ -108,6 +108,9 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
         let mut a = args(&["fanout", "--conns", &conns.to_string(), "--rooms", "1", "--publishers", "1"]);
         a.extend(load.iter().cloned());
         a.extend(args(&["--payload", &payload.to_string(), "--duration", &d, "--ramp-rate", &ramp]));
+        // Flat-out runs leave seconds of backlog queued in the server; wait for it (the drain ends
+        // early once every publish is acked and nothing arrived for 500 ms).
+        a.extend(args(&["--drain", "10s"]));
         a
     };
     let window = args(&["--window", &sizes.window.to_string()]);
@@ -136,7 +139,7 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
         }
     };
     let c = sizes.conns;
-    let loaded_timeout = setup_s(c) + sizes.duration_s + 30.0;
+    let loaded_timeout = setup_s(c) + sizes.duration_s + 40.0;
     if on(1) || on(7) {
         let t = format!(
             "1: {} receivers in one room, one publisher flat out (window {}), 100 B",
@@ -228,7 +231,7 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
                 &[],
                 fanout(sc, 100, &window),
                 false,
-                setup_s(sc) + sizes.duration_s + 30.0,
+                setup_s(sc) + sizes.duration_s + 40.0,
             );
         }
         push(
@@ -240,7 +243,7 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
             &["--send", "single"],
             fanout(sc, 100, &window),
             false,
-            setup_s(sc) + sizes.duration_s + 30.0,
+            setup_s(sc) + sizes.duration_s + 40.0,
         );
     }
     if on(4) {

@@ -23,6 +23,8 @@ pub struct RunResult {
     pub json: Option<Value>,
     /// Why the run failed (server did not start, load generator error or timeout).
     pub error: Option<String>,
+    /// What the load generator complained about in a run that still measured (verify's violations).
+    pub note: Option<String>,
     /// Server CPU seconds over the measured phase.
     pub server_cpu_s: Option<f64>,
     /// Wall seconds of the measured phase span that `server_cpu_s` covers.
@@ -186,8 +188,14 @@ pub fn run_once(
         result.json = serde_json::from_str(line).ok();
     }
     let error_line = stderr_log.lines().rev().find(|l| l.contains("error:")).map(str::to_string);
-    result.error = match (timed_out, status.map(|s| s.success()).unwrap_or(false), server_died) {
+    let succeeded = status.map(|s| s.success()).unwrap_or(false);
+    result.error = match (timed_out, succeeded, server_died) {
         (true, _, _) => Some(format!("timed out after {:.0} s", case.timeout_s)),
+        // verify exits 1 on violations but still measured the run: keep its figures, note why.
+        (_, false, _) if result.json.is_some() => {
+            result.note = error_line;
+            None
+        }
         (_, false, _) => Some(error_line.unwrap_or_else(|| "roomcast-loadgen failed".into())),
         (_, true, true) => Some("the server exited during the run".into()),
         _ => None,

@@ -44,7 +44,29 @@ impl Row {
     }
 
     fn errors(&self) -> Vec<String> {
-        self.runs.iter().filter_map(|r| r.error.clone()).collect()
+        let violations = |r: &RunResult| {
+            let kinds = ["missing", "duplicated", "excluded", "not_targeted", "reordered"];
+            let counts: Vec<String> = kinds
+                .iter()
+                .filter_map(|k| {
+                    Some(format!("{} {}", k.replace('_', " "), r.num(&format!("violations_{k}"))?))
+                })
+                .collect();
+            if counts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", counts.join(", "))
+            }
+        };
+        self.runs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match (&r.error, &r.note) {
+                (Some(e), _) => Some(format!("run {} failed: {e}", i + 1)),
+                (None, Some(n)) => Some(format!("run {}: {n}{}", i + 1, violations(r))),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -69,11 +91,12 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-/// Missing deliveries (expected − received, never below 0) plus verify's violations, per run.
+/// Deliveries not received by the end of the drain (expected − received, never below 0), or verify's
+/// violations (which count those as missing), per run.
 fn lost(r: &RunResult) -> Option<f64> {
     let expected = r.num("deliveries_expected")?;
     let received = r.num("deliveries_received")?;
-    Some((expected - received).max(0.0) + r.num("violations").unwrap_or(0.0))
+    Some(r.num("violations").filter(|v| *v > 0.0).unwrap_or((expected - received).max(0.0)))
 }
 
 fn loadgen_cpu(row: &Row) -> String {
@@ -105,7 +128,7 @@ pub fn render(rows: &[Row], plots: &[(String, String)]) -> String {
         ratio_table(&mut out, &group);
         for row in &group {
             for e in row.errors() {
-                let _ = writeln!(out, "- {} failed a run: {e}", row.case.row_name());
+                let _ = writeln!(out, "- {} {e}", row.case.row_name());
             }
         }
         if let Some((_, plot)) = plots.iter().find(|(t, _)| t == table) {
@@ -117,7 +140,7 @@ pub fn render(rows: &[Row], plots: &[(String, String)]) -> String {
 }
 
 fn load_table(out: &mut String, group: &[&Row]) {
-    out.push_str("| server | deliveries/s (each run) | p50 ms | p99 ms | p99.9 ms | max ms | lost or violations | server CPU % | server µs CPU / delivery | server RSS MiB | loadgen CPU % |\n");
+    out.push_str("| server | deliveries/s (each run) | p50 ms | p99 ms | p99.9 ms | max ms | not received or violations | server CPU % | server µs CPU / delivery | server RSS MiB | loadgen CPU % |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in group {
         let each: Vec<String> = row

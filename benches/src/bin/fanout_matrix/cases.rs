@@ -115,8 +115,7 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
     };
     let window = args(&["--window", &sizes.window.to_string()]);
     let ten_per_s = args(&["--rate", "10"]);
-    let mut push = |scenario: u8,
-                    table: &str,
+    let mut push = |table: &str,
                     title: &str,
                     kind: Kind,
                     variant: &str,
@@ -125,7 +124,6 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
                     idle: bool,
                     timeout_s: f64| {
         if servers.contains(&kind) {
-            let _ = scenario;
             cases.push(Case {
                 table: table.to_string(),
                 title: title.to_string(),
@@ -149,12 +147,11 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
         for kind in Kind::ALL {
             let flags: &[&str] = if kind == Kind::Roomcast { &["--io", "uring"] } else { &[] };
             if on(1) {
-                push(1, "s1", &t, kind, "", flags, fanout(c, 100, &window), false, loaded_timeout);
+                push("s1", &t, kind, "", flags, fanout(c, 100, &window), false, loaded_timeout);
             }
         }
         if on(1) {
             push(
-                1,
                 "s1",
                 &t,
                 Kind::Ceiling,
@@ -167,7 +164,6 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
         }
         if on(7) {
             push(
-                7,
                 "s1",
                 &t,
                 Kind::Roomcast,
@@ -184,12 +180,11 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
         for kind in Kind::ALL {
             let flags: &[&str] = if kind == Kind::Roomcast { &["--io", "uring"] } else { &[] };
             if on(2) {
-                push(2, "s2", &t, kind, "", flags, fanout(c, 100, &ten_per_s), false, loaded_timeout);
+                push("s2", &t, kind, "", flags, fanout(c, 100, &ten_per_s), false, loaded_timeout);
             }
         }
         if on(2) {
             push(
-                2,
                 "s2",
                 &t,
                 Kind::Ceiling,
@@ -202,7 +197,6 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
         }
         if on(7) {
             push(
-                7,
                 "s2",
                 &t,
                 Kind::Roomcast,
@@ -223,7 +217,6 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
         );
         for kind in Kind::ALL {
             push(
-                3,
                 "s3",
                 &t,
                 kind,
@@ -235,7 +228,6 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
             );
         }
         push(
-            3,
             "s3",
             &t,
             Kind::Ceiling,
@@ -265,7 +257,7 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
             &ramp,
         ]));
         for kind in [Kind::Roomcast, Kind::Node, Kind::Socketioxide] {
-            push(4, "s4", &t, kind, "", &[], load.clone(), false, loaded_timeout);
+            push("s4", &t, kind, "", &[], load.clone(), false, loaded_timeout);
         }
     }
     if on(5) {
@@ -287,7 +279,6 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
             ]);
             for kind in [Kind::Roomcast, Kind::Node, Kind::Socketioxide] {
                 push(
-                    5,
                     &format!("s5-{}", thousands(n)),
                     &t,
                     kind,
@@ -307,7 +298,6 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
             for kind in Kind::ALL {
                 if kind == Kind::Roomcast && payload >= 16384 {
                     push(
-                        6,
                         &id,
                         &t,
                         kind,
@@ -318,7 +308,6 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
                         loaded_timeout,
                     );
                     push(
-                        6,
                         &id,
                         &t,
                         kind,
@@ -329,7 +318,7 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
                         loaded_timeout,
                     );
                 } else {
-                    push(6, &id, &t, kind, "", &[], fanout(c, payload, &window), false, loaded_timeout);
+                    push(&id, &t, kind, "", &[], fanout(c, payload, &window), false, loaded_timeout);
                 }
             }
         }

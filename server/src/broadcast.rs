@@ -81,24 +81,6 @@ impl EncodedPacket {
         )
     }
 
-    /// A copy of this packet in fresh buffers, for a shard that did not encode it. Every recipient's
-    /// queue holds a refcounted clone, and a refcount that several shards' cores increment and
-    /// decrement bounces its cache line between them (a quarter of the CPU of a 10k-recipient broadcast
-    /// on two cores, measured with perf); one copy per shard per broadcast keeps every refcount local.
-    /// Cost: one allocation and copy per part, per shard, per broadcast.
-    pub(crate) fn copy_for_shard(&self) -> Self {
-        let copy = |b: &Bytes| Bytes::copy_from_slice(b);
-        EncodedPacket {
-            text: copy(&self.text),
-            frame: copy(&self.frame),
-            attachments: self
-                .attachments
-                .iter()
-                .map(|a| Attachment { data: copy(&a.data), frame: copy(&a.frame) })
-                .collect(),
-        }
-    }
-
     /// Bytes this packet adds to a socket's outbound queue.
     pub(crate) fn wire_len(&self) -> usize {
         self.frame.len() + self.attachments.iter().map(|a| a.frame.len()).sum::<usize>()

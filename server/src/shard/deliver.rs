@@ -4,8 +4,6 @@
 //! time set algebra, see `NamespaceRooms::plan`), then per recipient: two slab reads, a byte-budget
 //! check, and one queue push per packet part holding a refcounted clone of the shared `Bytes`. No lock,
 //! no string hashing, no per-recipient encoding or copy; allocation only when a session's queue grows.
-//! A broadcast that another shard (or the cluster thread) encoded is copied once per shard, so that the
-//! per-recipient refcounts live in this core's cache.
 //! Each dirty session is then flushed once in the turn's single submission batch.
 
 use std::sync::Arc;
@@ -46,10 +44,6 @@ impl ShardCore {
         let volatile = broadcast.target.flags.volatile;
         let wire = broadcast.packet.wire_len() as u64;
         let mut slow: Vec<SessionKey> = Vec::new();
-        // A broadcast encoded elsewhere is copied once for this shard at its first recipient here, so
-        // that the per-recipient refcount traffic stays on this core (see `copy_for_shard`).
-        let foreign = broadcast.origin != Some(self.id);
-        let mut local: Option<crate::broadcast::EncodedPacket> = None;
         let ShardCore { nsps, spec, scratch, sessions, dirty, stats, .. } = self;
         let Some(namespace) = nsps.get_mut(nsp as usize) else { return };
         namespace.rooms.resolve(&broadcast.target, spec);
@@ -75,11 +69,7 @@ impl ShardCore {
                 slow.push(key);
                 continue;
             }
-            let packet = match foreign {
-                true => &*local.get_or_insert_with(|| broadcast.packet.copy_for_shard()),
-                false => &broadcast.packet,
-            };
-            for packet in packet.out_packets() {
+            for packet in broadcast.packet.out_packets() {
                 session.eio.send(packet);
             }
             stats.deliveries += 1;

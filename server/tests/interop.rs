@@ -51,6 +51,8 @@ on_both_backends!(
     clients_reconnect_after_a_server_restart,
     storm_during_an_upgrade_started_mid_storm,
     python_socketio_joins_receives_and_acks,
+    python_socketio_binary_round_trips,
+    python_socketio_reconnects_after_a_server_restart,
     rooms_over_default_transports_while_upgrading,
     storm_with_the_join_racing_the_upgrade,
     packets_queued_behind_the_upgrade_packet,
@@ -273,6 +275,26 @@ fn python_socketio_joins_receives_and_acks(io: Io) {
             "sids_differ": true,
         })]
     );
+}
+
+fn python_socketio_binary_round_trips(io: Io) {
+    let server = EchoServer::start(io, 2);
+    let Some(script) = Script::python(&[&server.url(), "binary"]) else { return };
+    let facts = script.finish();
+    assert_eq!(facts, [json!({"ack": ["010203", "x"], "back": ["0405", {"k": 1}]})]);
+}
+
+fn python_socketio_reconnects_after_a_server_restart(io: Io) {
+    let mut server = Roomcast::start(io, 2);
+    let Some(mut script) = Script::python(&[&server.url(), "reconnect"]) else { return };
+    assert_eq!(script.next_fact()["phase"], "ready");
+    server.kill();
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    server.restart();
+    let facts = script.finish();
+    assert_eq!(facts[0]["phase"], "reconnected", "{facts:?}");
+    assert_eq!(facts[0]["got"], "after restart");
+    assert!(facts[0]["drops"].as_u64().unwrap() >= 1, "{facts:?}");
 }
 
 // ------------------------------------------------------------------ the reference, same scripts

@@ -153,6 +153,10 @@ impl ShardCore {
         };
         self.buf.clear();
         match route {
+            Route::NotFound if head.method() == http::Method::Get && head.path() == "/metrics" => {
+                let body = super::metrics::render(&shared.gauges);
+                write_polling(&mut self.buf, &ResponseContext::plain(ctx.connection), body.as_bytes())
+            }
             Route::NotFound => {
                 write_empty(&mut self.buf, &ResponseContext::plain(ctx.connection), Status::NotFound)
             }

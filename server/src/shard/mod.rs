@@ -15,6 +15,7 @@ pub(crate) mod core;
 pub(crate) mod deliver;
 pub(crate) mod guard;
 pub(crate) mod http_front;
+pub(crate) mod metrics;
 pub(crate) mod pump;
 pub(crate) mod random;
 pub(crate) mod route;
@@ -83,6 +84,7 @@ impl<D: Driver> Shard<D> {
             self.core.fire_timers(out);
             self.core.process_dirty(out);
             let live = out.live_connections();
+            self.core.publish_metrics(live);
             self.driver.flush()?;
             if let Some(deadline) = drain_deadline {
                 if live == 0 || Instant::now() >= deadline {

@@ -127,6 +127,8 @@ pub(crate) struct Shared {
     /// Indexed by shard number.
     pub inboxes: Vec<Inbox>,
     pub shutting_down: AtomicBool,
+    /// Each shard's published figures, by shard number (`GET /metrics`).
+    pub gauges: Vec<super::metrics::ShardGauges>,
     /// The Redis adapter's link, when the server is one node of a cluster.
     pub cluster: Option<crate::cluster::ClusterLink>,
 }
@@ -183,6 +185,7 @@ impl Shared {
             sio_limits: Limits::default(),
             namespaces,
             dynamic,
+            gauges: wakers.iter().map(|_| Default::default()).collect(),
             inboxes: wakers.into_iter().map(Inbox::new).collect(),
             shutting_down: AtomicBool::new(false),
             cluster,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::outbox::{flag, Ending};
+use super::outbox::flag;
 use super::{
     sys, CloseCause, ConnId, Driver, DriverConfig, DriverEvent, DriverStats, IoBackend, Outbox, Waker,
 };
@@ -100,7 +100,10 @@ impl Driver for EpollDriver {
                 wait = Some(wait.map_or(until, |w| w.min(until)));
             }
         }
-        if self.deliver_closed(handler) || !self.read_again.is_empty() || self.accept_retry {
+        if self.outbox.deliver_ended(&mut self.stats, handler)
+            || !self.read_again.is_empty()
+            || self.accept_retry
+        {
             wait = Some(Duration::ZERO);
         }
         match self.poll.poll(&mut self.events, wait) {
@@ -129,13 +132,13 @@ impl Driver for EpollDriver {
                     }
                 }
             }
-            self.deliver_closed(handler);
+            self.outbox.deliver_ended(&mut self.stats, handler);
         }
         self.events = events;
         let again = std::mem::replace(&mut self.read_again, std::mem::take(&mut self.spare_read_again));
         for &slot in &again {
             self.read_conn(slot as usize, handler);
-            self.deliver_closed(handler);
+            self.outbox.deliver_ended(&mut self.stats, handler);
         }
         self.spare_read_again = again;
         self.spare_read_again.clear();
@@ -343,28 +346,5 @@ impl EpollDriver {
                 self.accept_retry = true;
             }
         }
-    }
-
-    /// Delivers queued `Closed` and `Detached` events; returns whether there were any.
-    fn deliver_closed<H>(&mut self, handler: &mut H) -> bool
-    where
-        H: FnMut(DriverEvent<'_>, &mut Outbox),
-    {
-        let mut any = false;
-        while let Some((conn, ending)) = self.outbox.next_ended() {
-            any = true;
-            let event = match ending {
-                Ending::Closed(cause) => {
-                    self.stats.closed += 1;
-                    DriverEvent::Closed { conn, cause }
-                }
-                Ending::Detached(fd) => {
-                    self.stats.detached += 1;
-                    DriverEvent::Detached { conn, fd }
-                }
-            };
-            handler(event, &mut self.outbox);
-        }
-        any
     }
 }

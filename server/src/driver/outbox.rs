@@ -310,9 +310,34 @@ impl Outbox {
         }
     }
 
-    /// The next `Closed` or `Detached` event to deliver, oldest first.
+    /// The next `Closed` or `Detached` event, oldest first (tests look at the queue directly).
+    #[cfg(test)]
     pub(super) fn next_ended(&mut self) -> Option<(ConnId, Ending)> {
         self.ended.pop_front()
+    }
+
+    /// Hands every queued `Closed` and `Detached` event to `handler`, oldest first, counting them in
+    /// `stats`; returns whether there were any. Shared by both backends.
+    pub(super) fn deliver_ended<H>(&mut self, stats: &mut super::DriverStats, handler: &mut H) -> bool
+    where
+        H: FnMut(super::DriverEvent<'_>, &mut Outbox),
+    {
+        let mut any = false;
+        while let Some((conn, ending)) = self.ended.pop_front() {
+            any = true;
+            let event = match ending {
+                Ending::Closed(cause) => {
+                    stats.closed += 1;
+                    super::DriverEvent::Closed { conn, cause }
+                }
+                Ending::Detached(fd) => {
+                    stats.detached += 1;
+                    super::DriverEvent::Detached { conn, fd }
+                }
+            };
+            handler(event, self);
+        }
+        any
     }
 
     /// Ends a detaching slot whose backend operations are over: queues `Detached` with its socket (not

@@ -23,7 +23,7 @@ use io_uring::{cqueue, IoUring};
 
 use self::bufring::ProvidedBuffers;
 use self::submit::{OpKind, SendOps};
-use super::outbox::{flag, Ending};
+use super::outbox::flag;
 use super::{
     sys, CloseCause, ConnId, Driver, DriverConfig, DriverEvent, DriverStats, IoBackend, Outbox, Waker,
 };
@@ -122,7 +122,7 @@ impl Driver for UringDriver {
                 wait = Some(wait.map_or(until, |w| w.min(until)));
             }
         }
-        if self.deliver_closed(handler) || !self.cqes.is_empty() {
+        if self.outbox.deliver_ended(&mut self.stats, handler) || !self.cqes.is_empty() {
             wait = Some(Duration::ZERO);
         }
         self.enter(wait)?;
@@ -134,7 +134,7 @@ impl Driver for UringDriver {
             if result.is_err() {
                 break;
             }
-            self.deliver_closed(handler);
+            self.outbox.deliver_ended(&mut self.stats, handler);
         }
         batch.clear();
         // Completions moved aside during this batch (a push met a full ring) stay for the next turn.
@@ -466,29 +466,6 @@ impl UringDriver {
         submit::push_wake_read(&mut self.ring, self.waker.raw_fd(), counter, &mut self.cqes)?;
         self.inflight += 1;
         Ok(())
-    }
-
-    /// Delivers queued `Closed` and `Detached` events; returns whether there were any.
-    fn deliver_closed<H>(&mut self, handler: &mut H) -> bool
-    where
-        H: FnMut(DriverEvent<'_>, &mut Outbox),
-    {
-        let mut any = false;
-        while let Some((conn, ending)) = self.outbox.next_ended() {
-            any = true;
-            let event = match ending {
-                Ending::Closed(cause) => {
-                    self.stats.closed += 1;
-                    DriverEvent::Closed { conn, cause }
-                }
-                Ending::Detached(fd) => {
-                    self.stats.detached += 1;
-                    DriverEvent::Detached { conn, fd }
-                }
-            };
-            handler(event, &mut self.outbox);
-        }
-        any
     }
 
     /// Submits pending entries and waits for one completion or the timeout.

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod args;
+pub mod cluster;
 pub mod engine;
 pub mod handshake;
 pub mod namespace;
@@ -24,10 +25,12 @@ pub mod socket;
 pub use crate::cluster::ServerSideAck;
 pub use crate::shard::selection::{RoomsView, SocketInfo};
 pub use args::{Arg, ArgRef, Event, InvalidJson, JsonWithBinary};
+pub use cluster::{ClusterResult, ClusterSockets, TimedOut};
 pub use engine::{EngineEndpoint, EngineSocket};
 pub use handshake::{ConnectError, ConnectRequest, Handshake};
 pub use namespace::Namespace;
 pub use operator::Operator;
+pub use roomcast_engine::cluster::RemoteSocket;
 pub use roomcast_engine::eio::InMessage;
 pub use roomcast_engine::rooms::AdapterEvent;
 pub use server::{RunningServer, Server, ServerHandle, StartError};

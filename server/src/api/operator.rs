@@ -7,14 +7,15 @@ use roomcast_engine::rooms::{BroadcastTarget, RoomName};
 use super::args::Arg;
 use super::socket::Ctx;
 use crate::broadcast::{Broadcast, EncodedPacket};
+use crate::cluster::outgoing::{self, Query};
 use crate::shard::core::ShardCore;
 use crate::shard::selection::{SelectionOp, SocketInfo};
 
 /// A broadcast being described. Each call adds to it; [`Operator::emit`] sends it.
 pub struct Operator<'c, 'a> {
-    cx: &'c mut Ctx<'a>,
+    pub(super) cx: &'c mut Ctx<'a>,
     nsp: u32,
-    target: BroadcastTarget,
+    pub(super) target: BroadcastTarget,
 }
 
 impl std::fmt::Debug for Operator<'_, '_> {
@@ -55,7 +56,8 @@ impl<'c, 'a> Operator<'c, 'a> {
         self
     }
 
-    /// Delivers on this server only (no cluster adapter publishes it).
+    /// Delivers on this server only (no cluster adapter publishes it); also keeps `sockets_join`,
+    /// `sockets_leave`, `disconnect_sockets`, `fetch_cluster_sockets` and `emit_with_ack` to this server.
     pub fn local(mut self) -> Self {
         self.target.flags.local = true;
         self
@@ -83,8 +85,9 @@ impl<'c, 'a> Operator<'c, 'a> {
         self.cx.core.socket_infos(&nsp, &target).into_iter().map(|s| s.id).collect()
     }
 
-    /// `fetchSockets`: describes every selected socket on every shard, then calls `done` with them on
-    /// this shard (at a later loop turn; the handler calling this has returned by then).
+    /// `fetchSockets` on this server: describes every selected socket on every shard, then calls `done`
+    /// with them on this shard (at a later loop turn; the handler calling this has returned by then).
+    /// [`Operator::fetch_cluster_sockets`] asks the other servers of a cluster too.
     pub fn fetch_sockets(self, done: impl FnOnce(&mut Ctx<'_>, Vec<SocketInfo>) + Send + 'static) {
         let (nsp, target) = (self.name(), Arc::new(self.target));
         let part = Arc::new(move |core: &mut ShardCore| core.socket_infos(&nsp, &target));
@@ -92,28 +95,44 @@ impl<'c, 'a> Operator<'c, 'a> {
     }
 
     /// `socketsJoin`: every selected socket, on every shard, joins `room` (here at once, elsewhere when
-    /// those shards next turn).
+    /// those shards next turn), and on the other servers of the cluster unless `local`.
     pub fn sockets_join(self, room: &str) {
         self.everywhere(SelectionOp::Join(RoomName::from(room)));
     }
 
-    /// `socketsLeave`: every selected socket, on every shard, leaves `room`.
+    /// `socketsLeave`: every selected socket, on every shard, leaves `room` (and on the other servers
+    /// of the cluster unless `local`).
     pub fn sockets_leave(self, room: &str) {
         self.everywhere(SelectionOp::Leave(RoomName::from(room)));
     }
 
     /// `disconnectSockets`: every selected socket, on every shard, leaves the namespace; with `close`,
-    /// their whole clients, as [`crate::api::Socket::disconnect`] does.
+    /// their whole clients, as [`crate::api::Socket::disconnect`] does. Reaches the other servers of
+    /// the cluster too, unless `local`.
     pub fn disconnect_sockets(self, close: bool) {
         self.everywhere(SelectionOp::Disconnect { close });
     }
 
-    fn name(&self) -> Arc<str> {
+    pub(super) fn name(&self) -> Arc<str> {
         self.cx.core.nsps.get(self.nsp as usize).map(|n| n.name.clone()).unwrap_or_else(|| Arc::from("/"))
     }
 
+    /// Applies `op` on every shard of this server and, unless `local`, asks the other servers of the
+    /// cluster to apply it too (REMOTE_JOIN / REMOTE_LEAVE / REMOTE_DISCONNECT, no answer; this server
+    /// ignores its own request when Redis echoes it).
     fn everywhere(self, op: SelectionOp) {
         let nsp = self.name();
+        if !self.target.flags.local {
+            let opts = crate::api::cluster::opts_of(&self.target);
+            let query = match &op {
+                SelectionOp::Join(room) => Query::SocketsJoin { opts, rooms: vec![room.as_str().to_owned()] },
+                SelectionOp::Leave(room) => {
+                    Query::SocketsLeave { opts, rooms: vec![room.as_str().to_owned()] }
+                }
+                SelectionOp::Disconnect { close } => Query::DisconnectSockets { opts, close: *close },
+            };
+            outgoing::send(&self.cx.core.shared, nsp.clone(), query, true, None);
+        }
         let Ctx { core, out } = self.cx;
         core.apply_selection_everywhere(out, nsp, self.target, op);
     }

@@ -237,7 +237,7 @@ impl RunningServer {
 /// Reaches a running server from any thread. Cheap to clone.
 #[derive(Clone)]
 pub struct ServerHandle {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for ServerHandle {

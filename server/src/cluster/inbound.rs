@@ -1,6 +1,6 @@
 //! What the subscriber does with one message: a broadcast from another node (or an emitter) becomes a
-//! local broadcast on every shard; a request goes to [`super::requests`]; responses are ignored (this
-//! server sends no requests of its own yet).
+//! local broadcast on every shard; a request goes to [`super::requests`]; a response to
+//! [`super::outgoing`], which keeps this server's own requests.
 //!
 //! Malformed messages are logged and dropped; nothing here can stop the subscriber.
 
@@ -26,7 +26,8 @@ pub(super) fn on_message(
     match channels.parse(channel) {
         Some(ClassicChannel::Broadcast { nsp, .. }) => on_broadcast(shared, link, nsp, payload),
         Some(ClassicChannel::Request { nsp }) => requests::on_request(shared, link, nsp, payload),
-        Some(ClassicChannel::Response { .. }) | None => {}
+        Some(ClassicChannel::Response { .. }) => super::outgoing::on_response(shared, payload),
+        None => {}
     }
 }
 

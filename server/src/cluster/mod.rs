@@ -20,14 +20,15 @@
 //! full queue drops the message and counts it) and reads its inbox.
 
 mod inbound;
+pub(crate) mod outgoing;
 mod publisher;
 mod requests;
 pub(crate) mod resp;
-mod sockets;
+pub(crate) mod sockets;
 mod subscriber;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -55,6 +56,9 @@ pub(crate) enum Outgoing {
     Broadcast(Arc<Broadcast>),
     /// Publish these bytes as they are (a response).
     Publish { channel: String, payload: Bytes },
+    /// A request of this server to the others of namespace `nsp` ([`outgoing`]): encode, publish, and
+    /// tell the pending request (if `request_id`) how many other servers received it.
+    Request { nsp: Arc<str>, request_id: Option<String>, query: outgoing::Query },
 }
 
 /// What shards and the cluster threads share: the publisher's queue and this node's identity.
@@ -66,6 +70,11 @@ pub(crate) struct ClusterLink {
     pub config: RedisConfig,
     /// Messages dropped because the publisher queue was full.
     pub dropped: AtomicU64,
+    /// Namespaces created at run time (`Server::dynamic_namespace`), in creation order: the subscriber
+    /// subscribes to their channels as they appear ([`ClusterLink::namespace_created`]).
+    dynamic: Mutex<Vec<Arc<str>>>,
+    /// `dynamic.len()`, read by the subscriber without the lock.
+    dynamic_len: AtomicUsize,
 }
 
 impl ClusterLink {
@@ -85,6 +94,25 @@ impl ClusterLink {
     /// A sender into the publisher queue, for callbacks that outlive the call that made them.
     pub(crate) fn sender(&self) -> Sender<Outgoing> {
         self.tx.clone()
+    }
+
+    /// A shard created the dynamic namespace `nsp`: the subscriber subscribes to its channels, as a
+    /// Node server does when `io.of(regex)` creates one. Control path (once per namespace and shard).
+    pub(crate) fn namespace_created(&self, nsp: &Arc<str>) {
+        let mut dynamic = self.dynamic.lock().unwrap_or_else(PoisonError::into_inner);
+        if !dynamic.contains(nsp) {
+            dynamic.push(nsp.clone());
+            self.dynamic_len.store(dynamic.len(), Ordering::Release);
+        }
+    }
+
+    /// The dynamic namespaces created so far, from the `skip`th on.
+    pub(crate) fn dynamic_namespaces(&self, skip: usize) -> Vec<Arc<str>> {
+        if self.dynamic_len.load(Ordering::Acquire) <= skip {
+            return Vec::new();
+        }
+        let dynamic = self.dynamic.lock().unwrap_or_else(PoisonError::into_inner);
+        dynamic.iter().skip(skip).cloned().collect()
     }
 
     fn send(&self, msg: Outgoing) {
@@ -149,7 +177,14 @@ impl Pending {
         let subscriber = connect_with_retry(config)?;
         let (tx, rx) = crossbeam_channel::bounded(PUBLISH_QUEUE);
         let uid = if config.sharded { random_hex(16) } else { random_uid(6) };
-        let link = ClusterLink { tx, uid, config: config.clone(), dropped: AtomicU64::new(0) };
+        let link = ClusterLink {
+            tx,
+            uid,
+            config: config.clone(),
+            dropped: AtomicU64::new(0),
+            dynamic: Mutex::default(),
+            dynamic_len: AtomicUsize::new(0),
+        };
         Ok((link, Pending { rx, publisher, subscriber }))
     }
 

@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -35,8 +36,14 @@ pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection,
     let mut lost = 0u64;
     let mut batch = Vec::with_capacity(BATCH);
     let mut out = Vec::new();
+    let mut requests: Vec<(usize, String)> = Vec::new();
     while !stop.load(Ordering::Acquire) {
-        match rx.recv_timeout(IO_TIMEOUT) {
+        shared.requests.expire(&shared, Instant::now());
+        let wait = shared
+            .requests
+            .next_deadline()
+            .map_or(IO_TIMEOUT, |at| at.saturating_duration_since(Instant::now()).min(IO_TIMEOUT));
+        match rx.recv_timeout(wait) {
             Ok(msg) => batch.push(msg),
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
@@ -65,6 +72,7 @@ pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection,
             continue;
         };
         out.clear();
+        requests.clear();
         let mut commands = 0;
         for msg in batch.drain(..) {
             let (channel, payload) = match msg {
@@ -73,36 +81,55 @@ pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection,
                     Some(encoded) => encoded,
                     None => continue,
                 },
+                Outgoing::Request { nsp, request_id, query } => {
+                    let request = query.classic(&link.uid, request_id.as_deref());
+                    if let Some(id) = request_id {
+                        requests.push((commands, id));
+                    }
+                    (channels.request(&nsp), request.encode())
+                }
             };
             write_command(&mut out, &[b"PUBLISH", channel.as_bytes(), &payload]);
             commands += 1;
         }
-        if let Err(e) = publish_batch(live, &out, commands) {
-            eprintln!("roomcast: redis publisher lost its connection ({e}); reconnecting");
-            lost += commands as u64;
-            conn = None;
-            next_attempt = std::time::Instant::now() + backoff.next_pause();
+        match publish_batch(live, &out, commands) {
+            // A request's PUBLISH reply is how many connections received it: every server subscribed to
+            // the namespace's request channel, this one included.
+            Ok(receivers) => {
+                for (index, id) in requests.drain(..) {
+                    let others = receivers.get(index).copied().unwrap_or(0).saturating_sub(1);
+                    shared.requests.counted(&shared, &id, others);
+                }
+            }
+            Err(e) => {
+                eprintln!("roomcast: redis publisher lost its connection ({e}); reconnecting");
+                lost += commands as u64;
+                conn = None;
+                next_attempt = std::time::Instant::now() + backoff.next_pause();
+            }
         }
     }
 }
 
-/// Writes the batch and reads one reply per command (the subscriber counts, ignored).
-fn publish_batch(conn: &mut Connection, out: &[u8], commands: usize) -> std::io::Result<()> {
+/// Writes the batch and reads one reply per command: how many subscribers received each message (0
+/// for a refused one), in command order.
+fn publish_batch(conn: &mut Connection, out: &[u8], commands: usize) -> std::io::Result<Vec<u64>> {
     conn.write_all(out)?;
     let mut waited = 0;
-    let mut read = 0;
-    while read < commands {
+    let mut receivers = Vec::with_capacity(commands);
+    while receivers.len() < commands {
         match conn.read_reply()? {
+            Some(Reply::Int(n)) => receivers.push(u64::try_from(n).unwrap_or(0)),
             Some(Reply::Error(e)) => {
                 eprintln!("roomcast: redis refused a PUBLISH: {e}");
-                read += 1;
+                receivers.push(0);
             }
-            Some(_) => read += 1,
+            Some(_) => receivers.push(0),
             None if waited < PATIENCE_READS => waited += 1,
             None => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply to PUBLISH")),
         }
     }
-    Ok(())
+    Ok(receivers)
 }
 
 /// The classic adapter's message for a broadcast made here, and its channel: `[uid, {type: 2, data,

@@ -20,7 +20,7 @@ use roomcast_engine::sio::encode_event_with_binary;
 use super::inbound::{encoded, log_dropped, target_of};
 use super::{sockets, ClusterLink};
 use crate::api::socket::Ctx;
-use crate::api::Arg;
+use crate::api::{AckError, Arg};
 use crate::broadcast::EncodedPacket;
 use crate::shard::shared::{ShardMsg, Shared};
 use crate::shard::timers::TimerKey;
@@ -131,7 +131,7 @@ fn respond(shared: &Shared, channel: &str, response: Response) {
 }
 
 /// Runs `f` on every shard.
-fn on_every_shard(shared: &Shared, f: impl Fn(&mut Ctx<'_>) + Send + Sync + 'static) {
+pub(super) fn on_every_shard(shared: &Shared, f: impl Fn(&mut Ctx<'_>) + Send + Sync + 'static) {
     let f = Arc::new(f);
     for inbox in &shared.inboxes {
         let f = f.clone();
@@ -151,7 +151,7 @@ fn operator<'c, 'a>(
 }
 
 /// Collects one part per shard; the last shard to report runs `finish` with all of them.
-struct Gather<T> {
+pub(super) struct Gather<T> {
     left: AtomicUsize,
     parts: Mutex<Vec<T>>,
     #[allow(clippy::type_complexity)]
@@ -159,7 +159,10 @@ struct Gather<T> {
 }
 
 impl<T: Send + 'static> Gather<T> {
-    fn new(shared: &Shared, finish: impl FnOnce(Vec<T>, &Shared) + Send + 'static) -> Arc<Gather<T>> {
+    pub(super) fn new(
+        shared: &Shared,
+        finish: impl FnOnce(Vec<T>, &Shared) + Send + 'static,
+    ) -> Arc<Gather<T>> {
         Arc::new(Gather {
             left: AtomicUsize::new(shared.shard_count()),
             parts: Mutex::new(Vec::with_capacity(shared.shard_count())),
@@ -167,7 +170,7 @@ impl<T: Send + 'static> Gather<T> {
         })
     }
 
-    fn add(&self, cx: &mut Ctx<'_>, part: T) {
+    pub(super) fn add(&self, cx: &mut Ctx<'_>, part: T) {
         if let Ok(mut parts) = self.parts.lock() {
             parts.push(part);
         }
@@ -191,7 +194,9 @@ fn server_side_emit(
     request_id: Option<String>,
     data: &Value,
 ) {
-    let Some((_, def)) = shared.namespaces.iter().find(|(name, _)| &**name == nsp) else { return };
+    let defined = shared.namespaces.iter().find(|(name, _)| &**name == nsp).map(|(_, def)| def);
+    let dynamic = || shared.dynamic.iter().find(|(matches, _)| matches(nsp)).map(|(_, def)| def);
+    let Some(def) = defined.or_else(dynamic) else { return };
     let Some(listener) = def.server_side_listener.clone() else { return };
     let (event, args) = match event_args(data) {
         Ok(parts) => parts,
@@ -234,7 +239,8 @@ fn broadcast_with_ack(
     on_every_shard(shared, move |cx| {
         let on_ack = {
             let (tx, channel, request_id) = (tx.clone(), respond_on.clone(), request_id.clone());
-            move |first: Option<Value>| {
+            move |answer: Result<Option<Value>, AckError>| {
+                let Ok(first) = answer else { return };
                 let response = Response::BroadcastAck { request_id: request_id.clone(), packet: first };
                 let _ = tx.try_send(super::Outgoing::Publish {
                     channel: channel.clone(),
@@ -248,14 +254,15 @@ fn broadcast_with_ack(
 }
 
 /// Sends `data` to the sockets `opts` selects on this shard, with one fresh ack id, and calls
-/// `on_ack` with each client's first ack argument. Returns how many sockets it was sent to.
-fn emit_with_acks(
+/// `on_ack` once per socket: with its first ack argument, or why it will never come. Returns how many
+/// sockets it was sent to.
+pub(super) fn emit_with_acks(
     cx: &mut Ctx<'_>,
     nsp: &str,
     data: &Value,
     opts: &BroadcastOpts,
     timeout: Duration,
-    on_ack: Arc<dyn Fn(Option<Value>) + Send + Sync>,
+    on_ack: Arc<dyn Fn(Result<Option<Value>, AckError>) + Send + Sync>,
 ) -> u64 {
     let Some(index) = cx.core.namespace_index(nsp, false) else { return 0 };
     let ids = sockets::selected(cx, index, opts);
@@ -281,9 +288,7 @@ fn emit_with_acks(
         let key = socket.session;
         let on_ack = on_ack.clone();
         let callback: crate::api::AckCallback = Box::new(move |_, answer| {
-            if let Ok(args) = answer {
-                on_ack(args.first().and_then(|a| arg_value(&sockets::out_arg(a)).ok()));
-            }
+            on_ack(answer.map(|args| args.first().and_then(|a| arg_value(&sockets::out_arg(a)).ok())));
         });
         socket.acks.get_or_insert_with(Default::default).insert(ack_id, callback);
         cx.core.timers.arm(deadline, TimerKey::Ack { nsp: index, socket: id, ack_id });

@@ -3,7 +3,9 @@
 //! It subscribes, for every namespace defined at start, to what a Node server of the classic adapter
 //! subscribes to: `PSUBSCRIBE <key>#<nsp>#*` (broadcasts) and `SUBSCRIBE <key>-request#<nsp>#
 //! <key>-response#<nsp># <key>-response#<nsp>#<uid>#` (so Node servers count this one in
-//! `PUBSUB NUMSUB`). Messages are handled on this thread ([`super::inbound`]); none waits on a shard.
+//! `PUBSUB NUMSUB`); and the same for each dynamic namespace once a shard has created it (noticed
+//! within one read timeout, 250 ms). Messages are handled on this thread ([`super::inbound`]); none
+//! waits on a shard.
 //!
 //! Liveness: after [`PING_AFTER`] without a byte it sends `PING` (allowed in subscribe mode); after
 //! [`DEAD_AFTER`] without one it takes the connection for dead, reconnects with backoff and
@@ -73,23 +75,22 @@ fn serve(
     let Some(link) = link(shared) else { return Ok(()) };
     conn.set_read_timeout(IO_TIMEOUT)?;
     let mut out = Vec::new();
-    let mut subscribe: Vec<Vec<u8>> = vec![b"SUBSCRIBE".to_vec()];
-    let mut psubscribe: Vec<Vec<u8>> = vec![b"PSUBSCRIBE".to_vec()];
-    for (nsp, _) in &shared.namespaces {
-        psubscribe.push(channels.broadcast_pattern(nsp).into_bytes());
-        subscribe.push(channels.request(nsp).into_bytes());
-        subscribe.push(channels.response(nsp).into_bytes());
-        subscribe.push(channels.specific_response(nsp, &link.uid).into_bytes());
-    }
-    for command in [&psubscribe, &subscribe] {
-        let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-        write_command(&mut out, &args);
-    }
+    let dynamic = link.dynamic_namespaces(0);
+    let mut dynamic_subscribed = dynamic.len();
+    let defined = shared.namespaces.iter().map(|(nsp, _)| nsp);
+    subscribe_namespaces(&mut out, channels, &link.uid, defined.chain(dynamic.iter()));
     conn.write_all(&out)?;
     let mut heard = Instant::now();
     let mut pinged = false;
     let mut subscribed = false;
     while !stop.load(Ordering::Acquire) {
+        let created = link.dynamic_namespaces(dynamic_subscribed);
+        if !created.is_empty() {
+            out.clear();
+            subscribe_namespaces(&mut out, channels, &link.uid, created.iter());
+            conn.write_all(&out)?;
+            dynamic_subscribed += created.len();
+        }
         let Some(reply) = conn.read_reply()? else {
             let silent = heard.elapsed();
             if silent >= DEAD_AFTER {
@@ -130,4 +131,30 @@ fn serve(
         }
     }
     Ok(())
+}
+
+/// Writes the subscriptions a Node server of the classic adapter makes for each namespace:
+/// `PSUBSCRIBE <key>#<nsp>#*` and `SUBSCRIBE <key>-request#<nsp># <key>-response#<nsp>#
+/// <key>-response#<nsp>#<uid>#`.
+fn subscribe_namespaces<'n>(
+    out: &mut Vec<u8>,
+    channels: &ClassicChannels,
+    uid: &str,
+    namespaces: impl Iterator<Item = &'n Arc<str>>,
+) {
+    let mut subscribe: Vec<Vec<u8>> = vec![b"SUBSCRIBE".to_vec()];
+    let mut psubscribe: Vec<Vec<u8>> = vec![b"PSUBSCRIBE".to_vec()];
+    for nsp in namespaces {
+        psubscribe.push(channels.broadcast_pattern(nsp).into_bytes());
+        subscribe.push(channels.request(nsp).into_bytes());
+        subscribe.push(channels.response(nsp).into_bytes());
+        subscribe.push(channels.specific_response(nsp, uid).into_bytes());
+    }
+    if subscribe.len() == 1 {
+        return;
+    }
+    for command in [&psubscribe, &subscribe] {
+        let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+        write_command(out, &args);
+    }
 }

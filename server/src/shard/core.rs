@@ -282,7 +282,11 @@ impl ShardCore {
         }
         let def =
             self.shared.dynamic.iter().find(|(matches, _)| matches(name)).map(|(_, def)| def.clone())?;
-        Some(self.add_namespace(Arc::from(name), def))
+        let name: Arc<str> = Arc::from(name);
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.namespace_created(&name);
+        }
+        Some(self.add_namespace(name, def))
     }
 
     pub(crate) fn session(&self, key: SessionKey) -> Option<&Session> {

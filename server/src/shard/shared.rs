@@ -131,6 +131,9 @@ pub(crate) struct Shared {
     pub gauges: Vec<super::metrics::ShardGauges>,
     /// The Redis adapter's link, when the server is one node of a cluster.
     pub cluster: Option<crate::cluster::ClusterLink>,
+    /// Requests of this server waiting for answers (other servers', or its clients' acks of a
+    /// broadcast with acks).
+    pub requests: crate::cluster::outgoing::PendingRequests,
 }
 
 impl std::fmt::Debug for Shared {
@@ -189,6 +192,7 @@ impl Shared {
             inboxes: wakers.into_iter().map(Inbox::new).collect(),
             shutting_down: AtomicBool::new(false),
             cluster,
+            requests: Default::default(),
             config,
         }
     }

@@ -7,51 +7,22 @@
 
 #[path = "cluster/lab.rs"]
 mod lab;
+#[path = "cluster/node.rs"]
+mod node;
 #[path = "cluster/redis_server.rs"]
 mod redis_server;
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
+use node::{cluster_dir, node_modules_ready};
 use redis_server::RedisServer;
 use roomcast_server::api::{Arg, ServerHandle};
 use roomcast_server::config::{IoChoice, RedisConfig};
 use serde_json::{json, Value};
 use support::*;
-
-fn cluster_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("cluster")
-}
-
-/// `npm ci` in tests/cluster once, unless the locked packages are installed.
-fn node_modules_ready() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let dir = cluster_dir();
-        let installed = |dir: &Path| {
-            let read = |p: PathBuf| {
-                std::fs::read_to_string(p).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            };
-            let locked = read(dir.join("package-lock.json")).map(|mut v| {
-                v["packages"].as_object_mut().map(|p| p.remove(""));
-                v["packages"].take()
-            });
-            let present = read(dir.join("node_modules/.package-lock.json")).map(|mut v| v["packages"].take());
-            locked.is_some() && locked == present
-        };
-        if !installed(&dir) {
-            let status = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&dir)
-                .status()
-                .unwrap();
-            assert!(status.success(), "npm ci failed in {}", dir.display());
-        }
-    });
-}
 
 /// Runs the scenario; returns its facts by step name.
 fn run_scenario(roomcast: &str, redis: &str) -> HashMap<String, Value> {

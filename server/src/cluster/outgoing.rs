@@ -389,3 +389,77 @@ pub(crate) fn emit_with_acks_everywhere(
         counted.add(cx, count);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn opts(rooms: &[&str]) -> BroadcastOpts {
+        BroadcastOpts { rooms: rooms.iter().map(|r| (*r).to_owned()).collect(), ..BroadcastOpts::default() }
+    }
+
+    #[test]
+    fn queries_are_written_as_the_node_adapter_writes_its_requests() {
+        let join = Query::SocketsJoin { opts: opts(&[]), rooms: vec!["room4".into()] };
+        assert_eq!(
+            &join.classic("rcTSZ1", None).encode()[..],
+            br#"{"uid":"rcTSZ1","type":2,"opts":{"rooms":[],"except":[]},"rooms":["room4"]}"#
+        );
+        let fetch = Query::FetchSockets { opts: opts(&["r"]) };
+        assert_eq!(
+            &fetch.classic("rcTSZ1", Some("YwKPo3")).encode()[..],
+            br#"{"uid":"rcTSZ1","requestId":"YwKPo3","type":5,"opts":{"rooms":["r"],"except":[]}}"#
+        );
+        let emit = Query::ServerSideEmit { data: Value::Array(vec![Value::str("ping")]) };
+        assert_eq!(&emit.classic("u", None).encode()[..], br#"{"uid":"u","type":6,"data":["ping"]}"#);
+        assert_eq!(
+            &emit.classic("u", Some("id")).encode()[..],
+            br#"{"uid":"u","requestId":"id","type":6,"data":["ping"]}"#
+        );
+    }
+
+    #[test]
+    fn answers_to_unknown_kinds_are_not_ours() {
+        assert!(Answer::from_classic(Response::Done { request_id: "x".into() }).is_none());
+        let (id, answer) =
+            Answer::from_classic(Response::BroadcastClientCount { request_id: "x".into(), client_count: 3 })
+                .unwrap();
+        assert_eq!(id, "x");
+        assert!(matches!(answer, Answer::ClientCount(3)) && answer.is_server_answer());
+        assert!(!Answer::ClientAck(None).is_server_answer());
+    }
+
+    #[test]
+    fn a_broadcast_with_acks_waits_for_its_own_count_every_server_and_every_counted_client() {
+        let mut waiting = Waiting::ClientAcks {
+            local_counted: false,
+            clients: 0,
+            acks: Vec::new(),
+            done: Box::new(|_, _| {}),
+        };
+        // No other server, but this server's shards have not counted yet.
+        assert!(!waiting.is_complete(0, 0));
+        if let Waiting::ClientAcks { local_counted, clients, .. } = &mut waiting {
+            *local_counted = true;
+            *clients = 1;
+        }
+        waiting.record(Answer::ClientCount(2));
+        assert!(!waiting.is_complete(1, 1), "3 clients counted, none acked");
+        for _ in 0..3 {
+            waiting.record(Answer::ClientAck(Some(Value::str("ok"))));
+        }
+        assert!(waiting.is_complete(1, 1));
+        assert!(!waiting.is_complete(1, 2), "a second server has not reported");
+    }
+
+    #[test]
+    fn rooms_from_several_servers_are_listed_once() {
+        let mut waiting = Waiting::Rooms { rooms: vec!["a".into()], done: Box::new(|_, _| {}) };
+        waiting.record(Answer::Rooms(vec!["a".into(), "b".into()]));
+        waiting.record(Answer::Rooms(vec!["b".into(), "c".into()]));
+        let Waiting::Rooms { rooms, .. } = &waiting else { unreachable!() };
+        assert_eq!(rooms, &["a", "b", "c"]);
+        assert!(waiting.is_complete(2, 2) && !waiting.is_complete(1, 2));
+    }
+}

@@ -1,8 +1,8 @@
 //! Requests from other nodes and emitters (channel `<key>-request#<nsp>#`), applied on every shard.
 //!
-//! Each request becomes one `ShardMsg::Run` closure per shard. Requests that need an answer gather the
-//! shards' parts in a [`Gather`]; the shard that reports last publishes the one response (through the
-//! publisher queue, never waiting). A shard that is shutting down may never report: the requester then
+//! Each request becomes one `ShardMsg::Run` closure per shard, acting on that shard's sockets only.
+//! Requests that need an answer gather the shards' parts in a [`Gather`]; the shard that reports last
+//! publishes the one response (through the publisher queue, never waiting). A shard that is shutting down may never report: the requester then
 //! times out, as it would with a dead Node server.
 //!
 //! Control path: allocations and a mutex per request are fine here.
@@ -15,6 +15,7 @@ use roomcast_engine::cluster::transcode::{arg_value, event_args};
 use roomcast_engine::cluster::{
     AdapterPacket, BroadcastOpts, ClassicChannels, LegacyAction, Request, RequestKind, Response, Value,
 };
+use roomcast_engine::rooms::RoomName;
 use roomcast_engine::sio::encode_event_with_binary;
 
 use super::inbound::{encoded, log_dropped, target_of};
@@ -22,6 +23,7 @@ use super::{sockets, ClusterLink};
 use crate::api::socket::Ctx;
 use crate::api::{AckError, Arg};
 use crate::broadcast::EncodedPacket;
+use crate::shard::selection::SelectionOp;
 use crate::shard::shared::{ShardMsg, Shared};
 use crate::shard::timers::TimerKey;
 
@@ -42,25 +44,17 @@ pub(super) fn on_request(shared: &Shared, link: &ClusterLink, nsp: &str, payload
         | RequestKind::SocketsLeave { .. }
         | RequestKind::DisconnectSockets { .. }
             if own => {}
-        RequestKind::SocketsJoin { opts, rooms } => on_every_shard(shared, move |cx| {
-            for room in &rooms {
-                if let Some(op) = operator(cx, &nsp, &opts) {
-                    op.sockets_join(room);
-                }
-            }
-        }),
-        RequestKind::SocketsLeave { opts, rooms } => on_every_shard(shared, move |cx| {
-            for room in &rooms {
-                if let Some(op) = operator(cx, &nsp, &opts) {
-                    op.sockets_leave(room);
-                }
-            }
-        }),
-        RequestKind::DisconnectSockets { opts, close } => on_every_shard(shared, move |cx| {
-            if let Some(op) = operator(cx, &nsp, &opts) {
-                op.disconnect_sockets(close);
-            }
-        }),
+        RequestKind::SocketsJoin { opts, rooms } => {
+            let ops = rooms.iter().map(|room| SelectionOp::Join(RoomName::from(room.as_str()))).collect();
+            apply_on_every_shard(shared, nsp, &opts, ops);
+        }
+        RequestKind::SocketsLeave { opts, rooms } => {
+            let ops = rooms.iter().map(|room| SelectionOp::Leave(RoomName::from(room.as_str()))).collect();
+            apply_on_every_shard(shared, nsp, &opts, ops);
+        }
+        RequestKind::DisconnectSockets { opts, close } => {
+            apply_on_every_shard(shared, nsp, &opts, vec![SelectionOp::Disconnect { close }]);
+        }
         _ if own => {}
         RequestKind::FetchSockets { request_id, opts } => {
             let gather = Gather::new(shared, move |parts: Vec<Vec<_>>, shared: &Shared| {
@@ -103,12 +97,13 @@ pub(super) fn on_request(shared: &Shared, link: &ClusterLink, nsp: &str, payload
             on_every_shard(shared, move |cx| {
                 let opts = BroadcastOpts { rooms: vec![sid.clone()], ..BroadcastOpts::default() };
                 let found = !sockets::ids(cx, &nsp, &opts).is_empty();
-                if let Some(op) = operator(cx, &nsp, &opts) {
-                    match &action {
-                        LegacyAction::Join(room) => op.sockets_join(room),
-                        LegacyAction::Leave(room) => op.sockets_leave(room),
-                        LegacyAction::Disconnect { close } => op.disconnect_sockets(*close),
-                    }
+                if found {
+                    let op = match &action {
+                        LegacyAction::Join(room) => SelectionOp::Join(RoomName::from(room.as_str())),
+                        LegacyAction::Leave(room) => SelectionOp::Leave(RoomName::from(room.as_str())),
+                        LegacyAction::Disconnect { close } => SelectionOp::Disconnect { close: *close },
+                    };
+                    cx.core.apply_selection(cx.out, &nsp, &target_of(&opts), &op);
                 }
                 gather.add(cx, found);
             });
@@ -139,15 +134,14 @@ pub(super) fn on_every_shard(shared: &Shared, f: impl Fn(&mut Ctx<'_>) + Send + 
     }
 }
 
-/// The operator selecting what `opts` selects in `nsp` on this shard (`None` if the namespace has no
-/// socket here).
-fn operator<'c, 'a>(
-    cx: &'c mut Ctx<'a>,
-    nsp: &str,
-    opts: &BroadcastOpts,
-) -> Option<crate::api::Operator<'c, 'a>> {
-    let index = cx.core.namespace_index(nsp, false)?;
-    Some(crate::api::Operator::new(cx, index, target_of(opts)))
+/// Applies `ops` to what `opts` selects in `nsp`, each shard to its own sockets (never published again).
+fn apply_on_every_shard(shared: &Shared, nsp: Arc<str>, opts: &BroadcastOpts, ops: Vec<SelectionOp>) {
+    let target = target_of(opts);
+    on_every_shard(shared, move |cx| {
+        for op in &ops {
+            cx.core.apply_selection(cx.out, &nsp, &target, op);
+        }
+    });
 }
 
 /// Collects one part per shard; the last shard to report runs `finish` with all of them.

@@ -303,7 +303,7 @@ fn silent_node(redis: &RedisServer) -> TcpStream {
 
 #[test]
 fn requests_time_out_with_what_came_when_a_node_stops_answering() {
-    let redis = RedisServer::start();
+    let mut redis = RedisServer::start();
     let (pings, _) = mpsc::channel();
     let a = node_with(&redis, lab::lab(), Duration::from_millis(600));
     let _b = answering_node(&redis, pings);
@@ -333,6 +333,13 @@ fn requests_time_out_with_what_came_when_a_node_stops_answering() {
     let started = Instant::now();
     assert!(fetch(&a, "r").is_ok());
     assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+
+    // With Redis gone, the request cannot even be published: it still ends at its deadline.
+    redis.kill();
+    let (_a_r, a_r) = joined(&a, &["r"]);
+    let err = fetch(&a, "r").unwrap_err();
+    assert_eq!((err.answered, err.expected), (0, None));
+    assert_eq!(err.partial, (vec![a_r], vec![]));
 }
 
 /// A namespace created at run time (a dynamic definition) subscribes to its channels: a Node-style

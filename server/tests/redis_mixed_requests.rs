@@ -83,8 +83,7 @@ fn run(node: &TestServer, f: impl FnOnce(&mut Ctx<'_>) + Send + 'static) {
     .unwrap();
 }
 
-#[test]
-fn roomcast_originates_every_request_towards_a_node_server() {
+fn roomcast_originates_every_request_towards_a_node_server(io: IoChoice) {
     let redis = RedisServer::start();
     let (pongs_tx, pongs) = mpsc::channel();
     let pongs_tx = Mutex::new(pongs_tx);
@@ -94,7 +93,7 @@ fn roomcast_originates_every_request_towards_a_node_server() {
             let _ = pongs_tx.lock().unwrap().send(json_of(&args[0]));
         }
     });
-    let mut config = config(IoChoice::Epoll, 2);
+    let mut config = config(io, 2);
     config.redis = Some(RedisConfig::new(redis.url().parse().unwrap()));
     let rc = TestServer::start(server, config);
     let scenario = NodeScenario::start("requests.mjs", &[&redis.url()]);
@@ -176,3 +175,5 @@ fn roomcast_originates_every_request_towards_a_node_server() {
     assert_eq!(gone, json!({"client": "node_r", "disconnect": "io server disconnect"}));
     assert_eq!(fetch(&rc, "r").remote.len(), 0);
 }
+
+on_both_backends!(roomcast_originates_every_request_towards_a_node_server);

@@ -22,8 +22,8 @@ use roomcast_server::api::{Arg, ClusterResult, Ctx, Server};
 use roomcast_server::config::{IoChoice, RedisConfig};
 use support::*;
 
-fn node_with(redis: &RedisServer, server: Server, requests_timeout: Duration) -> TestServer {
-    let mut config = config(IoChoice::Epoll, 2);
+fn node_with(redis: &RedisServer, io: IoChoice, server: Server, requests_timeout: Duration) -> TestServer {
+    let mut config = config(io, 2);
     let mut redis_config = RedisConfig::new(redis.url().parse().unwrap());
     redis_config.requests_timeout = requests_timeout;
     config.redis = Some(redis_config);
@@ -31,7 +31,7 @@ fn node_with(redis: &RedisServer, server: Server, requests_timeout: Duration) ->
 }
 
 /// A lab node whose `/` answers other servers' `ask` (n → 2n) and reports their `ping`s on `pings`.
-fn answering_node(redis: &RedisServer, pings: Sender<String>) -> TestServer {
+fn answering_node(redis: &RedisServer, io: IoChoice, pings: Sender<String>) -> TestServer {
     let mut server = lab::lab();
     let pings = Mutex::new(pings);
     server.namespace("/").on_server_side_emit(move |event, args, ack| match (event, ack) {
@@ -44,7 +44,7 @@ fn answering_node(redis: &RedisServer, pings: Sender<String>) -> TestServer {
         }
         _ => {}
     });
-    node_with(redis, server, Duration::from_secs(5))
+    node_with(redis, io, server, Duration::from_secs(5))
 }
 
 fn joined(node: &TestServer, rooms: &[&str]) -> (Client, String) {
@@ -117,11 +117,10 @@ fn fetch(node: &TestServer, room: &str) -> ClusterResult<Found> {
     }
 }
 
-#[test]
-fn fetch_sockets_and_all_rooms_gather_both_nodes() {
+fn fetch_sockets_and_all_rooms_gather_both_nodes(io: IoChoice) {
     let redis = RedisServer::start();
     let (pings, _) = mpsc::channel();
-    let (a, b) = (answering_node(&redis, pings.clone()), answering_node(&redis, pings));
+    let (a, b) = (answering_node(&redis, io, pings.clone()), answering_node(&redis, io, pings));
     redis.wait_for_servers(2);
     let (_a_r, a_r) = joined(&a, &["r"]);
     let (_b_r, b_r) = joined(&b, &["r", "x"]);
@@ -147,11 +146,10 @@ fn fetch_sockets_and_all_rooms_gather_both_nodes() {
     assert_eq!(rooms.iter().filter(|r| *r == "r").count(), 1, "{rooms:?}");
 }
 
-#[test]
-fn join_leave_and_disconnect_from_one_node_reach_the_other() {
+fn join_leave_and_disconnect_from_one_node_reach_the_other(io: IoChoice) {
     let redis = RedisServer::start();
     let (pings, _) = mpsc::channel();
-    let (a, b) = (answering_node(&redis, pings.clone()), answering_node(&redis, pings));
+    let (a, b) = (answering_node(&redis, io, pings.clone()), answering_node(&redis, io, pings));
     redis.wait_for_servers(2);
     let (mut a_r, a_r_sid) = joined(&a, &["r"]);
     let (mut b_r, b_r_sid) = joined(&b, &["r"]);
@@ -202,12 +200,11 @@ fn join_leave_and_disconnect_from_one_node_reach_the_other() {
     b_other.call("join", "\"still-here\"");
 }
 
-#[test]
-fn server_side_emit_reaches_the_other_node_and_gathers_its_ack() {
+fn server_side_emit_reaches_the_other_node_and_gathers_its_ack(io: IoChoice) {
     let redis = RedisServer::start();
     let (a_pings, a_heard) = mpsc::channel();
     let (b_pings, b_heard) = mpsc::channel();
-    let (a, _b) = (answering_node(&redis, a_pings), answering_node(&redis, b_pings));
+    let (a, _b) = (answering_node(&redis, io, a_pings), answering_node(&redis, io, b_pings));
     redis.wait_for_servers(2);
 
     a.handle().server_side_emit("/", "ping", &[Arg::json("7").unwrap()]);
@@ -223,11 +220,10 @@ fn server_side_emit_reaches_the_other_node_and_gathers_its_ack() {
 }
 
 /// A broadcast with acks from A is counted by both nodes; every client's ack comes back to A.
-#[test]
-fn broadcast_with_ack_counts_the_clients_of_both_nodes() {
+fn broadcast_with_ack_counts_the_clients_of_both_nodes(io: IoChoice) {
     let redis = RedisServer::start();
     let (pings, _) = mpsc::channel();
-    let (a, b) = (answering_node(&redis, pings.clone()), answering_node(&redis, pings));
+    let (a, b) = (answering_node(&redis, io, pings.clone()), answering_node(&redis, io, pings));
     redis.wait_for_servers(2);
     let mut clients = vec![
         ("a1", joined(&a, &["q"]).0),
@@ -301,12 +297,11 @@ fn silent_node(redis: &RedisServer) -> TcpStream {
     conn
 }
 
-#[test]
-fn requests_time_out_with_what_came_when_a_node_stops_answering() {
+fn requests_time_out_with_what_came_when_a_node_stops_answering(io: IoChoice) {
     let mut redis = RedisServer::start();
     let (pings, _) = mpsc::channel();
-    let a = node_with(&redis, lab::lab(), Duration::from_millis(600));
-    let _b = answering_node(&redis, pings);
+    let a = node_with(&redis, io, lab::lab(), Duration::from_millis(600));
+    let _b = answering_node(&redis, io, pings);
     redis.wait_for_servers(2);
     let (_b_r, b_r) = joined(&_b, &["r"]);
     let _silent = silent_node(&redis);
@@ -344,8 +339,7 @@ fn requests_time_out_with_what_came_when_a_node_stops_answering() {
 
 /// A namespace created at run time (a dynamic definition) subscribes to its channels: a Node-style
 /// count sees it, and broadcasts and requests cross between the nodes in it.
-#[test]
-fn dynamic_namespaces_subscribe_when_created() {
+fn dynamic_namespaces_subscribe_when_created(io: IoChoice) {
     let redis = RedisServer::start();
     let dynamic = || {
         let mut server = lab::lab();
@@ -355,7 +349,7 @@ fn dynamic_namespaces_subscribe_when_created() {
             }
             socket.ack(event.ack_id(), &[Arg::str("ok")]);
         });
-        node_with(&redis, server, Duration::from_secs(5))
+        node_with(&redis, io, server, Duration::from_secs(5))
     };
     let (a, b) = (dynamic(), dynamic());
     redis.wait_for_servers(2);
@@ -380,3 +374,12 @@ fn dynamic_namespaces_subscribe_when_created() {
     });
     assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), Ok(1));
 }
+
+on_both_backends!(
+    fetch_sockets_and_all_rooms_gather_both_nodes,
+    join_leave_and_disconnect_from_one_node_reach_the_other,
+    server_side_emit_reaches_the_other_node_and_gathers_its_ack,
+    broadcast_with_ack_counts_the_clients_of_both_nodes,
+    requests_time_out_with_what_came_when_a_node_stops_answering,
+    dynamic_namespaces_subscribe_when_created,
+);

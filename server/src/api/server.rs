@@ -265,10 +265,11 @@ impl ServerHandle {
         }
     }
 
-    /// Runs `f` on every shard's thread, with that shard's context (control path). Meant for the
-    /// shard-local operations (`local_socket_ids`, `sockets_join`, `sockets_leave`,
-    /// `disconnect_sockets`); an `emit` made in `f` already reaches every shard, so emitting from each
-    /// shard's run delivers one copy per shard: use [`ServerHandle::emit`] instead.
+    /// Runs `f` on every shard's thread, with that shard's context (control path). Meant for
+    /// shard-local reads such as `local_socket_ids`. An `emit`, `sockets_join`, `sockets_leave` or
+    /// `disconnect_sockets` made in `f` already reaches every shard (and, unless `local`, the other
+    /// servers of a cluster), so making it from each shard's run repeats it once per shard: use
+    /// [`ServerHandle::emit`], or act from one shard (`if cx.shard().0 == 0`).
     pub fn on_each_shard(&self, f: impl Fn(&mut Ctx<'_>) + Send + Sync + 'static) {
         let f = Arc::new(f);
         for inbox in &self.shared.inboxes {

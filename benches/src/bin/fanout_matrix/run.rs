@@ -49,6 +49,11 @@ impl RunResult {
         (d > 0.0).then(|| cpu / d * 1e6)
     }
 
+    /// Whether the load generator said it was the bottleneck of this run.
+    pub fn loadgen_saturated(&self) -> bool {
+        self.json.as_ref().and_then(|j| j.get("cpu_saturated")).and_then(Value::as_bool) == Some(true)
+    }
+
     /// Server CPU as % of one core over the measured phase.
     pub fn server_cpu_percent(&self) -> Option<f64> {
         let s = self.span_s?;

@@ -118,7 +118,8 @@ struct FanoutArgs {
     /// Messages per second per publisher (fixed-rate schedule; quote these runs for latency).
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
-    /// Instead of a rate: flat out with at most N unacknowledged messages per publisher (throughput runs).
+    /// Instead of a rate: flat out with at most N messages in flight per publisher (throughput runs; what
+    /// frees a slot: --release).
     #[arg(long, value_name = "N", conflicts_with = "rate")]
     window: Option<u32>,
     /// Payload size in bytes (the `data` string), message token included.

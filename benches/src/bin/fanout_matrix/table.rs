@@ -174,8 +174,8 @@ pub fn render(rows: &[Row], plots: &[(String, String)]) -> String {
 }
 
 fn load_table(out: &mut String, group: &[&Row]) {
-    out.push_str("| server | deliveries/s (each run) | p50 ms | p99 ms | p99.9 ms | max ms | missing / dup / reordered / wrong recipient (all runs) | server CPU % | server µs CPU / delivery | server RSS MiB | loadgen CPU % |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| server | deliveries/s (each run) | p50 ms | p99 ms | p99.9 ms | max ms | missing / dup / reordered / wrong recipient (all runs) | server CPU % | server µs CPU / delivery | server RSS MiB | loadgen CPU % | other processes CPU % |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in group {
         let each: Vec<String> = row
             .runs
@@ -184,7 +184,7 @@ fn load_table(out: &mut String, group: &[&Row]) {
             .collect();
         let _ = writeln!(
             out,
-            "| {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.case.row_name(),
             si(row.deliveries()),
             each.join(", "),
@@ -197,6 +197,7 @@ fn load_table(out: &mut String, group: &[&Row]) {
             fmt(row.cpu_per_delivery(), 3),
             fmt(row.mean(|r| r.server_rss_kib.map(|k| k as f64 / 1024.0)), 0),
             loadgen_cpu(row),
+            fmt(row.mean(RunResult::others_cpu_percent), 0),
         );
     }
 }
@@ -314,7 +315,7 @@ mod tests {
         assert!(md.contains("| roomcast | 50 (50, 50) |"), "{md}");
         assert!(md.contains("| 0 / 0 / 0 / 0 |"), "{md}");
         assert!(md.contains("| 6 / 4 / 2 / 10 |"), "sums over both runs: {md}");
-        assert!(md.contains("97 **saturated**"), "{md}");
+        assert!(md.contains("97 **saturated** | – |"), "{md}");
         assert!(
             md.contains("- socketioxide run 2: **the load generator was saturated** (97% of one core)"),
             "{md}"

@@ -228,9 +228,9 @@ fn main() -> anyhow::Result<()> {
                     result.cpu_us_per_delivery().unwrap_or(f64::NAN),
                     result.num("violations").unwrap_or(0.0)
                 );
-                if result.loadgen_saturated() {
+                if let Some(limit) = result.loadgen_limit() {
                     eprintln!(
-                        "fanout-matrix:   warning: the load generator was saturated ({:.0}% of one core): this run measured the client",
+                        "fanout-matrix:   warning: the load generator was {limit} ({:.0}% of one core busy): this run measured the client",
                         result.num("cpu_percent_one_core").unwrap_or(0.0)
                     );
                 }

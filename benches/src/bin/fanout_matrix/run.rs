@@ -51,9 +51,17 @@ impl RunResult {
         (d > 0.0).then(|| cpu / d * 1e6)
     }
 
-    /// Whether the load generator said it was the bottleneck of this run.
-    pub fn loadgen_saturated(&self) -> bool {
-        self.json.as_ref().and_then(|j| j.get("cpu_saturated")).and_then(Value::as_bool) == Some(true)
+    /// Whether the load generator said it was the bottleneck of this run, and how: `saturated` (busy
+    /// on all its cores) or `starved` (runnable nearly all the time, but other processes had the cores).
+    pub fn loadgen_limit(&self) -> Option<&'static str> {
+        let flag = |key: &str| self.json.as_ref()?.get(key)?.as_bool();
+        if flag("cpu_saturated") == Some(true) {
+            Some("saturated")
+        } else if flag("cpu_starved") == Some(true) {
+            Some("starved")
+        } else {
+            None
+        }
     }
 
     /// CPU that processes other than the server and the load generator took over the measured phase,

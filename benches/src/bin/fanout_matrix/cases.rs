@@ -27,6 +27,20 @@ pub struct Sizes {
     pub verify_rate: f64,
     /// New connections per second during set-up.
     pub ramp_rate: u32,
+    /// Processes the load generator spreads a loaded run over (`--conns-per-process`); 1 = one event
+    /// loop, as in every table before this option.
+    pub loadgen_procs: u32,
+}
+
+impl Sizes {
+    /// `--conns-per-process` flags that spread `connections` over `loadgen_procs` processes (none
+    /// for one process).
+    fn spread(&self, connections: u32) -> Vec<String> {
+        if self.loadgen_procs <= 1 {
+            return Vec::new();
+        }
+        args(&["--conns-per-process", &connections.div_ceil(self.loadgen_procs).to_string()])
+    }
 }
 
 impl Sizes {
@@ -41,6 +55,7 @@ impl Sizes {
             release: "delivered".into(),
             verify_rate: 10.0,
             ramp_rate: 4_000,
+            loadgen_procs: 1,
         }
     }
 
@@ -55,6 +70,7 @@ impl Sizes {
             release: "delivered".into(),
             verify_rate: 5.0,
             ramp_rate: 4_000,
+            loadgen_procs: 1,
         }
     }
 }
@@ -116,6 +132,7 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
         // Flat-out runs leave seconds of backlog queued in the server; wait for it (the drain ends
         // early once every publish is acked and nothing arrived for 500 ms).
         a.extend(args(&["--drain", "10s"]));
+        a.extend(sizes.spread(conns + 1));
         a
     };
     let window = args(&["--window", &sizes.window.to_string(), "--release", &sizes.release]);
@@ -258,6 +275,7 @@ pub fn matrix(sizes: &Sizes, scenarios: &[u8], servers: &[Kind]) -> Vec<Case> {
         ]));
         load.extend(window.iter().cloned());
         load.extend(args(&["--payload", "100", "--duration", &d, "--ramp-rate", &ramp, "--drain", "10s"]));
+        load.extend(sizes.spread(c.max(10)));
         for kind in [Kind::Roomcast, Kind::Node, Kind::Socketioxide] {
             push("s4", &t, kind, "", &[], load.clone(), false, loaded_timeout);
         }

@@ -63,6 +63,11 @@ struct Args {
     /// acked the publish, which the apps do on queueing).
     #[arg(long, value_parser = ["delivered", "ack"], default_value = "delivered")]
     release: String,
+    /// Load generator processes per `fanout` run (scenarios 1–4, 6, 7): more event loops, so that on a
+    /// busy machine the client is less likely to be the starved side (it then releases windows on the
+    /// deliveries its own process sees; docs/LOADGEN.md).
+    #[arg(long, default_value_t = 1)]
+    loadgen_procs: u32,
     /// First server port; each run gets the next one (no waiting for TIME_WAIT).
     #[arg(long, default_value_t = 3200)]
     base_port: u16,
@@ -188,6 +193,7 @@ fn main() -> anyhow::Result<()> {
         sizes.window = w;
     }
     sizes.release.clone_from(&args.release);
+    sizes.loadgen_procs = args.loadgen_procs.max(1);
     let stamp = Command::new("date")
         .args(["-u", "+%Y%m%d-%H%M%S"])
         .output()

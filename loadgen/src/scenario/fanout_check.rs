@@ -6,8 +6,9 @@
 //! worker processes. The targets of message `seq` of publisher `p` are a pure function of the seed
 //! ([`targets`]), so a process can judge a receipt without hearing from the publisher's process, and
 //! it only keeps, per (receiver, publisher), the next sequence number it expects and the intended
-//! messages it skipped ("holes"). Memory: O(local receivers × publishers) cursors plus one cached
-//! target list per message; no per-message receipt bits.
+//! messages it skipped ("holes"). Memory: O(local receivers × publishers) cursors plus the targets of
+//! each publisher's last [`TARGET_CACHE`] messages; no per-message state, so it is bounded however long
+//! the run.
 //!
 //! Per receipt of `(p, seq)` at receiver `r` (cursor `next`, holes `H`):
 //! - `r` is the sender, or in an excepted room → **excluded**; in no target room → **not targeted**;
@@ -36,6 +37,11 @@ const MAX_SEQ_JUMP: u64 = 1 << 22;
 
 /// Examples kept of each kind of violation.
 const EXAMPLES_PER_KIND: usize = 5;
+
+/// Targets cached per publisher, by sequence number modulo this: receipts come for recent messages,
+/// and an older one's targets are recomputed from the seed (a few hundred ns), so memory stays bounded
+/// however long the run.
+const TARGET_CACHE: u64 = 4096;
 
 /// How messages pick their rooms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,8 +197,8 @@ pub struct ReceiptChecker {
     rooms: Vec<Vec<u32>>,
     /// `cursors[local × publishers + p]`.
     cursors: Vec<Cursor>,
-    /// Targets of each publisher's messages, by sequence number, computed on first need.
-    targets: Vec<Vec<Targets>>,
+    /// Targets of each publisher's recent messages: slot `seq % TARGET_CACHE` holds `(seq, targets)`.
+    targets: Vec<Vec<Option<(u64, Targets)>>>,
     counts: CheckCounts,
 }
 
@@ -283,12 +289,15 @@ impl ReceiptChecker {
     /// How local member `local` stands to message `seq` of `p` (the sender aside).
     fn relation(&mut self, local: u32, p: u32, seq: u64) -> Relation {
         let (seed, shape) = (self.seed, self.shape);
-        let Some(list) = self.targets.get_mut(p as usize) else { return Relation::NotTargeted };
-        while list.len() as u64 <= seq {
-            let q = list.len() as u64;
-            list.push(targets(seed, shape, p, q));
+        let Some(cache) = self.targets.get_mut(p as usize) else { return Relation::NotTargeted };
+        if cache.is_empty() {
+            cache.resize_with(TARGET_CACHE as usize, || None);
         }
-        let (Some(t), Some(rooms)) = (list.get(seq as usize), self.rooms.get(local as usize)) else {
+        let Some(slot) = cache.get_mut((seq % TARGET_CACHE) as usize) else { return Relation::NotTargeted };
+        if !matches!(slot, Some((cached, _)) if *cached == seq) {
+            *slot = Some((seq, targets(seed, shape, p, seq)));
+        }
+        let (Some((_, t)), Some(rooms)) = (slot.as_ref(), self.rooms.get(local as usize)) else {
             return Relation::NotTargeted;
         };
         if rooms.iter().any(|r| t.except.contains(r)) {
@@ -437,6 +446,18 @@ mod tests {
         let counts = c.counts();
         assert_eq!((counts.first, counts.reordered, counts.duplicated), (3, 1, 1));
         assert!(!counts.examples.iter().any(|e| e.starts_with("missing:")));
+    }
+
+    #[test]
+    fn a_message_older_than_the_target_cache_is_still_judged_right() {
+        let mut c = checker();
+        let mine: Vec<u64> = (0..3 * TARGET_CACHE).filter(|s| room_of(*s) == 0).collect();
+        let first = mine[0];
+        let far = *mine.iter().find(|s| **s > first + TARGET_CACHE).unwrap();
+        let other = (0..).find(|s| room_of(*s) != 0).unwrap();
+        assert_eq!(c.on_receipt(0, 0, far), Receipt::First, "skips every intended message before it");
+        assert_eq!(c.on_receipt(0, 0, first), Receipt::Reordered, "its targets were recomputed");
+        assert_eq!(c.on_receipt(0, 0, other), Receipt::NotTargeted);
     }
 
     #[test]

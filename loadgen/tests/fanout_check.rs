@@ -12,8 +12,6 @@ use servers::{faulty_peer, json_line, loadgen, roomcast};
 /// publishers in rooms too, flat out with the window freed on delivery.
 const FLAT_OUT: &[&str] = &[
     "fanout",
-    "--conns",
-    "240",
     "--rooms",
     "20",
     "--rooms-per-conn",
@@ -38,8 +36,12 @@ const FLAT_OUT: &[&str] = &[
 ];
 
 fn run(url: &str, more: &[&str]) -> (std::process::Output, serde_json::Value) {
+    run_with(url, "240", more)
+}
+
+fn run_with(url: &str, conns: &str, more: &[&str]) -> (std::process::Output, serde_json::Value) {
     let mut args = FLAT_OUT.to_vec();
-    args.extend(["--url", url]);
+    args.extend(["--url", url, "--conns", conns]);
     args.extend(more);
     let (out, _) = loadgen(&args);
     let json = json_line(&out);
@@ -70,7 +72,9 @@ fn flat_out_to_five_rooms_except_one_is_clean_on_roomcast_in_one_process_and_in_
     assert_clean(&out, &json);
     // The sender's own messages: with --publishers-join they are in rooms, so some message of each
     // publisher targets a room it is in; the server leaving them out is part of "clean".
-    let (out, json) = run(&server.url, &["--conns-per-process", "100"]);
+    // 241 receivers: publisher p (member 241 + p) lives in process p mod 3, not (241 + p) mod 3, and a
+    // slot waits only for the receivers its own process holds (a wrong count would show as timeouts).
+    let (out, json) = run_with(&server.url, "241", &["--conns-per-process", "100"]);
     assert_clean(&out, &json);
     assert!(String::from_utf8_lossy(&out.stdout).contains("ran in 3 worker processes"));
 }

@@ -127,7 +127,7 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
         last: start,
     };
     drop(member_rooms);
-    let mut audience = AudienceCounter::new(c.conns.saturating_add(joined));
+    let mut audience = AudienceCounter::new(c.conns.saturating_add(joined), c.conns);
 
     let epoch = link.epoch();
     let end = start.plus_micros(micros(c.duration));

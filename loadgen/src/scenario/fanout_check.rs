@@ -78,16 +78,21 @@ pub fn targets(seed: u64, shape: TargetShape, p: u32, seq: u64) -> Targets {
 pub struct AudienceCounter {
     marks: Vec<u64>,
     generation: u64,
+    first_publisher: u32,
 }
 
 impl AudienceCounter {
-    /// A counter for the members of `plan`.
-    pub fn new(members: u32) -> Self {
-        AudienceCounter { marks: vec![0; members as usize], generation: 0 }
+    /// A counter for `members` members, of which those from `first_publisher` on are publishers
+    /// (publisher `p` is member `first_publisher + p` and lives in the slice that owns `p`, receiver `c`
+    /// in the slice that owns `c`).
+    pub fn new(members: u32, first_publisher: u32) -> Self {
+        AudienceCounter { marks: vec![0; members as usize], generation: 0, first_publisher }
     }
 
     /// `(whole run, this slice)` intended recipients of a message to `t` sent by member `sender`.
     pub fn count(&mut self, plan: &RoomPlan, t: &Targets, sender: u32, slice: Slice) -> (u64, u32) {
+        let first_publisher = self.first_publisher;
+        let owner = |c: u32| if c >= first_publisher { c - first_publisher } else { c };
         self.generation += 2;
         let (excluded, counted) = (self.generation, self.generation + 1);
         let marks = &mut self.marks;
@@ -107,7 +112,7 @@ impl AudienceCounter {
                 if *m != excluded && *m != counted {
                     *m = counted;
                     total += 1;
-                    local += u32::from(slice.owns(c));
+                    local += u32::from(slice.owns(owner(c)));
                 }
             }
         }
@@ -395,16 +400,23 @@ mod tests {
 
     #[test]
     fn the_audience_count_matches_verifys_audience() {
+        // 57 receivers and 3 publishers (members 57..60, in rooms too), over 2 slices: publisher 1
+        // (member 58) lives in slice 1, though slice 0 owns the number 58.
         let plan = RoomPlan::new(3, 60, 10, 3);
-        let mut counter = AudienceCounter::new(60);
+        let mut counter = AudienceCounter::new(60, 57);
         let halves = [Slice { index: 0, count: 2 }, Slice { index: 1, count: 2 }];
         for seq in 0..50 {
             let t = targets(3, SHAPE, 1, seq);
-            let (intended, _) = super::super::verify::audience(&plan, &t, 7);
-            let (total, local0) = counter.count(&plan, &t, 7, halves[0]);
-            let (_, local1) = counter.count(&plan, &t, 7, halves[1]);
+            let (intended, _) = super::super::verify::audience(&plan, &t, 58);
+            let (total, local0) = counter.count(&plan, &t, 58, halves[0]);
+            let (_, local1) = counter.count(&plan, &t, 58, halves[1]);
             assert_eq!(total, intended.len() as u64);
             assert_eq!(u64::from(local0 + local1), total);
+            let in_slice1 = intended
+                .iter()
+                .filter(|c| if **c >= 57 { (**c - 57) % 2 == 1 } else { **c % 2 == 1 })
+                .count();
+            assert_eq!(local1 as usize, in_slice1, "publishers count where they live");
         }
     }
 

@@ -69,6 +69,14 @@ impl Row {
             })
             .collect();
         for (i, r) in self.runs.iter().enumerate() {
+            if let Some(n) = r.num("window_timeouts").filter(|n| *n > 0.0) {
+                lines.push(format!(
+                    "run {}: {n:.0} window slots were freed by the release timeout, not by their deliveries",
+                    i + 1
+                ));
+            }
+        }
+        for (i, r) in self.runs.iter().enumerate() {
             let Some(limit) = r.loadgen_limit() else { continue };
             let why = if limit == "starved" {
                 format!(
@@ -311,7 +319,7 @@ mod tests {
             "deliveries_expected": 100.0, "deliveries_received": 99.0, "deliveries_per_s": 40.0,
             "violations_missing": 3, "violations_duplicated": 2, "violations_reordered": 1,
             "violations_excluded": 4, "violations_not_targeted": 1, "cpu_percent_one_core": 97.0,
-            "cpu_saturated": true
+            "cpu_saturated": true, "window_timeouts": 7
         });
         let rows = [
             Row { case: case(Kind::Roomcast), runs: vec![run(clean.clone()), run(clean)] },
@@ -322,6 +330,10 @@ mod tests {
         assert!(md.contains("| 0 / 0 / 0 / 0 |"), "{md}");
         assert!(md.contains("| 6 / 4 / 2 / 10 |"), "sums over both runs: {md}");
         assert!(md.contains("97 **saturated** | – |"), "{md}");
+        assert!(
+            md.contains("- socketioxide run 1: 7 window slots were freed by the release timeout"),
+            "{md}"
+        );
         assert!(
             md.contains("- socketioxide run 2: **the load generator was saturated** (97% of one core)"),
             "{md}"

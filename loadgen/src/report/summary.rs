@@ -69,7 +69,7 @@ pub struct RunFacts {
     pub deliveries_expected: u64,
     /// Deliveries observed.
     pub deliveries_received: u64,
-    /// Delivery violations found (always 0 outside `verify`, which checks them).
+    /// Delivery violations found (`verify` and `fanout` check them; always 0 otherwise).
     pub violations: u64,
 }
 

@@ -3,7 +3,7 @@
 //! and every receipt checked.
 //!
 //! Message `seq` of publisher `p` goes to `--to-rooms` rooms except `--except-rooms` others, chosen
-//! from `(seed, p, seq)` ([`fanout_check::targets`]); its expected deliveries are the target rooms'
+//! from `(seed, p, seq)` ([`targets`]); its expected deliveries are the target rooms'
 //! members minus the excepted rooms' members minus the sender. Publishers are extra connections, in no
 //! room unless `--publishers-join` (then they receive the others' messages, and their own must not come
 //! back). Its `data` is the message token, then `_` and `x`s up to `--payload` bytes. Receivers find the
@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::app::Fill;
-use super::fanout_check::{AudienceCounter, ReceiptChecker, TargetShape};
-use super::plan::{room_name, RoomPlan};
+use super::fanout_check::ReceiptChecker;
+use super::plan::{room_name, targets, AudienceCounter, RoomPlan, TargetShape};
 use super::release::{InFlight, ReleaseOn};
 use super::setup::{connect_and_join, fail_on_notice, wait_for_start, Member};
 use super::{pool_config, FanoutSpec, Link, RunOutcome, Slice, SliceTotals};
@@ -145,7 +145,7 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
             for p in &mut publishers {
                 while p.schedule.next_due_at().is_some_and(|t| t < end && t <= now) {
                     let Some(m) = p.schedule.poll_due(now) else { break };
-                    let t = super::fanout_check::targets(c.seed, shape, p.id.get(), m.seq);
+                    let t = targets(c.seed, shape, p.id.get(), m.seq);
                     let sender = c.conns.saturating_add(p.id.get());
                     let (expected, local_audience) = audience.count(&plan, &t, sender, slice);
                     data.clear();

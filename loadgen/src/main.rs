@@ -147,8 +147,10 @@ struct FanoutArgs {
     #[arg(long, default_value_t = 1.0)]
     release_fraction: f64,
     /// With --window: a message still in flight after this long frees its slot anyway (counted as a
-    /// window timeout), so lost deliveries slow a run down but cannot stall it.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    /// window timeout), so lost deliveries slow a run down but cannot stall it. Keep it well above the
+    /// server's round trip under load: a slot freed while its message is still coming lets the
+    /// server's backlog grow again.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     release_timeout: Duration,
 }
 

@@ -84,6 +84,14 @@ fn timeval(tv: libc::timeval) -> Duration {
     Duration::from_secs(secs).saturating_add(Duration::from_micros(micros))
 }
 
+/// How long the calling thread has waited for a core while runnable, since it started (the second
+/// field of `/proc/thread-self/schedstat`). `None` where the kernel does not keep it.
+pub fn run_queue_wait() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
 /// Cores this process may run on (affinity mask and cgroup quota); 1 if unknown.
 pub fn available_cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
@@ -95,6 +103,7 @@ pub struct CpuMeter {
     started: Instant,
     own: CpuTimes,
     children: CpuTimes,
+    waited: Option<Duration>,
 }
 
 impl CpuMeter {
@@ -104,14 +113,18 @@ impl CpuMeter {
             started: Instant::now(),
             own: CpuTimes::of_self()?,
             children: CpuTimes::of_children()?,
+            waited: run_queue_wait(),
         })
     }
 
     /// CPU used since [`CpuMeter::start`] by this process and the children reaped since, for a
-    /// run whose work was done by `loop_threads` event-loop threads.
+    /// run whose work was done by `loop_threads` event-loop threads. Call it on the thread that called
+    /// `start` (the event loop): the run-queue wait is that thread's.
     pub fn finish(&self, loop_threads: u32) -> std::io::Result<CpuUsage> {
         let used = CpuTimes::of_self()?.since(self.own).plus(CpuTimes::of_children()?.since(self.children));
-        Ok(CpuUsage::new(self.started.elapsed(), used, loop_threads, available_cores()))
+        let usage = CpuUsage::new(self.started.elapsed(), used, loop_threads, available_cores());
+        let waited = run_queue_wait().zip(self.waited).map(|(now, then)| now.saturating_sub(then));
+        Ok(usage.with_run_queue_wait(waited.unwrap_or_default()))
     }
 }
 
@@ -128,6 +141,9 @@ pub struct CpuUsage {
     pub usable_cores: u32,
     /// Cores this process may run on.
     pub cores_available: u32,
+    /// Seconds the event loop was runnable but waited for a core (other processes had them).
+    #[serde(default)]
+    pub run_queue_wait_secs: f64,
 }
 
 impl CpuUsage {
@@ -141,7 +157,37 @@ impl CpuUsage {
             system_secs: used.system.as_secs_f64(),
             usable_cores: loop_threads.clamp(1, cores_available),
             cores_available,
+            run_queue_wait_secs: 0.0,
         }
+    }
+
+    /// The same usage, with the event loops' time waiting for a core.
+    pub fn with_run_queue_wait(mut self, waited: Duration) -> Self {
+        self.run_queue_wait_secs = waited.as_secs_f64();
+        self
+    }
+
+    /// Time runnable (busy or waiting for a core) as a percentage of the usable cores: how much of
+    /// the time the load generator wanted to run. 100 = it never had anything left to wait for.
+    pub fn percent_runnable_of_usable_cores(&self) -> f64 {
+        if self.wall_secs > 0.0 {
+            let runnable = self.user_secs + self.system_secs + self.run_queue_wait_secs;
+            100.0 * runnable / self.wall_secs / f64::from(self.usable_cores.max(1))
+        } else {
+            0.0
+        }
+    }
+
+    /// `Some` when the load generator was not busy enough to be saturated but was *runnable* above
+    /// [`SATURATION_FRACTION`] of the time: it wanted its cores and other processes had them, so it
+    /// read and sent late and was the bottleneck all the same.
+    pub fn starved(&self) -> Option<Starvation> {
+        let runnable = self.percent_runnable_of_usable_cores();
+        (self.saturated().is_none() && runnable / 100.0 > SATURATION_FRACTION).then_some(Starvation {
+            runnable_percent: runnable,
+            busy_percent: self.percent_of_usable_cores(),
+            usable_cores: self.usable_cores,
+        })
     }
 
     /// Busy time as a percentage of one core (200 = two cores flat out). 0 for a zero-length run.
@@ -197,6 +243,33 @@ impl fmt::Display for Saturation {
     }
 }
 
+/// The verdict that the load generator limited a run without being busy: it was runnable nearly all
+/// the time but other processes held the cores. Its `Display` is the warning line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Starvation {
+    /// Busy or waiting for a core, % of the usable cores.
+    pub runnable_percent: f64,
+    /// Busy, % of the usable cores.
+    pub busy_percent: f64,
+    /// Cores it could use.
+    pub usable_cores: u32,
+}
+
+impl fmt::Display for Starvation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "load generator starved: runnable {:.0}% of the time on {} usable core{} but running only {:.0}% \
+             (other processes had the cores) — it read and sent late, so the server was not the bottleneck \
+             of this run; rerun on a quieter machine",
+            self.runnable_percent,
+            self.usable_cores,
+            if self.usable_cores == 1 { "" } else { "s" },
+            self.busy_percent,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +299,20 @@ mod tests {
         assert!(line.starts_with("load generator saturated: busy 0.95 of 1 usable core (95%)"), "{line}");
         assert!(line.contains("the server was not the bottleneck of this run"), "{line}");
         assert!(usage(10_000, 8_500, 1, 16).saturated().is_none());
+    }
+
+    #[test]
+    fn a_loop_that_waited_for_its_core_most_of_the_run_is_starved_not_saturated() {
+        let waiting = usage(10_000, 4_000, 1, 2).with_run_queue_wait(Duration::from_millis(5_500));
+        assert!(waiting.saturated().is_none());
+        let verdict = waiting.starved().expect("starved");
+        assert!((verdict.runnable_percent - 95.0).abs() < 1e-9);
+        assert!(verdict
+            .to_string()
+            .starts_with("load generator starved: runnable 95% of the time on 1 usable core"));
+        let slack = usage(10_000, 4_000, 1, 2).with_run_queue_wait(Duration::from_millis(3_000));
+        assert!(slack.starved().is_none(), "70% runnable leaves slack");
+        assert!(usage(10_000, 9_500, 1, 2).with_run_queue_wait(Duration::from_secs(1)).starved().is_none());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use roomcast_loadgen::client::Transport;
 use roomcast_loadgen::report::{self, PlotOptions};
 use roomcast_loadgen::scenario::{
-    self, AppConfig, Common, ConnectSpec, FanoutSpec, IdleSpec, Reporter, Spec, VerifySpec,
+    self, AppConfig, Common, ConnectSpec, FanoutSpec, IdleSpec, ReleaseOn, Reporter, Spec, VerifySpec,
 };
 
 /// Load generator for Socket.IO servers. Latency is open loop: measured from each message's
@@ -118,7 +118,8 @@ struct FanoutArgs {
     /// Messages per second per publisher (fixed-rate schedule; quote these runs for latency).
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
-    /// Instead of a rate: flat out with at most N unacknowledged messages per publisher (throughput runs).
+    /// Instead of a rate: flat out with at most N messages in flight per publisher (throughput runs; what
+    /// frees a slot: --release).
     #[arg(long, value_name = "N", conflicts_with = "rate")]
     window: Option<u32>,
     /// Payload size in bytes (the `data` string), message token included.
@@ -127,6 +128,39 @@ struct FanoutArgs {
     /// Longest wait after the last send for deliveries still in flight.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     drain: Duration,
+    /// Rooms each message goes to (drawn from --seed per message).
+    #[arg(long, default_value_t = 1)]
+    to_rooms: u32,
+    /// Rooms each message excepts (other than its target rooms): their members must not get it.
+    #[arg(long, default_value_t = 0)]
+    except_rooms: u32,
+    /// Publishers join --rooms-per-conn rooms too: they receive the others' messages, and their own
+    /// must not come back (checks that the server leaves the sender out).
+    #[arg(long)]
+    publishers_join: bool,
+    /// With --window, what frees a slot: the server's ack of the publish, or the ack and the delivery
+    /// to --release-fraction of the message's receivers (in-flight messages bounded end to end).
+    #[arg(long, value_enum, default_value_t = ReleaseArg::Ack, requires = "window")]
+    release: ReleaseArg,
+    /// With --release delivered: the share of a message's receivers (in the publisher's process) that
+    /// must have it before its slot frees.
+    #[arg(long, default_value_t = 1.0)]
+    release_fraction: f64,
+    /// With --window: a message still in flight after this long frees its slot anyway (counted as a
+    /// window timeout), so lost deliveries slow a run down but cannot stall it. Keep it well above the
+    /// server's round trip under load: a slot freed while its message is still coming lets the
+    /// server's backlog grow again.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    release_timeout: Duration,
+}
+
+/// What frees a window slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReleaseArg {
+    /// The server's ack of the publish (it may still be queued in the server).
+    Ack,
+    /// The ack and the delivery to --release-fraction of its receivers.
+    Delivered,
 }
 
 #[derive(Debug, Args)]
@@ -270,6 +304,14 @@ fn fanout_spec(args: FanoutArgs) -> anyhow::Result<(Spec, Outputs)> {
         window: args.window,
         payload: args.payload,
         drain: args.drain,
+        to_rooms: args.to_rooms,
+        except_rooms: args.except_rooms,
+        publishers_join: args.publishers_join,
+        release: match args.release {
+            ReleaseArg::Ack => ReleaseOn::Ack,
+            ReleaseArg::Delivered => ReleaseOn::Delivered { fraction: args.release_fraction },
+        },
+        release_timeout: args.release_timeout,
     };
     scenario::fanout::check(&spec)?;
     Ok((Spec::Fanout(spec), outputs))

@@ -43,6 +43,23 @@ fn every_scenario_refuses_a_wrong_url_with_one_line_and_a_failure_status() {
 }
 
 #[test]
+fn fanout_refuses_targets_that_cannot_exist_and_a_delivered_release_without_a_window() {
+    for (args, says) in [
+        (&["--rooms", "4", "--to-rooms", "4", "--except-rooms", "1"][..], "at most --rooms (4)"),
+        (&["--to-rooms", "0"][..], "--to-rooms (0) must be at least 1"),
+        (&["--window", "4", "--release", "delivered", "--release-fraction", "1.5"][..], "--release-fraction"),
+        (&["--release", "delivered"][..], "--window"),
+    ] {
+        let mut all = vec!["fanout", "--url", "http://127.0.0.1:9", "--conns", "10"];
+        all.extend(args);
+        let out = loadgen(&all);
+        let err = text(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("cannot connect"), "refused before connecting: {err}");
+    }
+}
+
+#[test]
 fn every_scenario_documents_the_common_flags() {
     for scenario in ["fanout", "verify", "connect", "idle"] {
         let out = loadgen(&[scenario, "--help"]);
@@ -66,7 +83,10 @@ fn every_scenario_documents_the_common_flags() {
             assert!(help.contains(flag), "{scenario} --help lacks {flag}:\n{help}");
         }
     }
-    assert!(text(&loadgen(&["fanout", "--help"]).stdout).contains("--window <N>"));
+    let fanout = text(&loadgen(&["fanout", "--help"]).stdout);
+    for flag in ["--window <N>", "--release <RELEASE>", "--to-rooms", "--except-rooms", "--publishers-join"] {
+        assert!(fanout.contains(flag), "fanout --help lacks {flag}");
+    }
     assert!(text(&loadgen(&["idle", "--help"]).stdout).contains("--server-pid"));
     assert!(!text(&loadgen(&["--help"]).stdout).contains("worker"), "the worker subcommand is hidden");
     let bad = loadgen(&["fanout", "--rate", "10", "--window", "4"]);

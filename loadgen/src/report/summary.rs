@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cpu::{CpuUsage, Saturation};
+use crate::cpu::{CpuUsage, Saturation, Starvation};
 use crate::latency::LatencyHistogram;
 use crate::Error;
 
@@ -44,6 +44,8 @@ pub const JSON_KEYS: &[&str] = &[
     "cpu_saturated",
     "violations",
     "latency_histogram",
+    "cpu_run_queue_wait_s",
+    "cpu_starved",
 ];
 
 /// What a scenario knows at the end of a run, besides latency and CPU.
@@ -67,7 +69,7 @@ pub struct RunFacts {
     pub deliveries_expected: u64,
     /// Deliveries observed.
     pub deliveries_received: u64,
-    /// Delivery violations found (always 0 outside `verify`, which checks them).
+    /// Delivery violations found (`verify` and `fanout` check them; always 0 otherwise).
     pub violations: u64,
 }
 
@@ -126,6 +128,13 @@ pub struct RunSummary {
     pub violations: u64,
     /// The overall latency histogram, HdrHistogram V2-deflate, base64.
     pub latency_histogram: LatencyHistogram,
+    /// Seconds the load generator's event loops were runnable but waited for a core.
+    #[serde(default)]
+    pub cpu_run_queue_wait_s: f64,
+    /// Whether the load generator was runnable above 90% of the time without being busy that much:
+    /// other processes held the cores and it was the bottleneck all the same.
+    #[serde(default)]
+    pub cpu_starved: bool,
 }
 
 /// Microseconds as milliseconds, exact to the µs.
@@ -166,7 +175,24 @@ impl RunSummary {
             cpu_saturated: cpu.saturated().is_some(),
             violations: facts.violations,
             latency_histogram: latency.clone(),
+            cpu_run_queue_wait_s: (cpu.run_queue_wait_secs * 1000.0).round() / 1000.0,
+            cpu_starved: cpu.starved().is_some(),
         }
+    }
+
+    /// The starvation warning for this run, if the load generator waited for its cores (rebuilt from the
+    /// summary's figures).
+    pub fn starvation(&self) -> Option<Starvation> {
+        if !self.cpu_starved || self.duration_s <= 0.0 {
+            return None;
+        }
+        let usable = f64::from(self.cpu_usable_cores.max(1));
+        let busy_percent = self.cpu_percent_one_core / usable;
+        Some(Starvation {
+            runnable_percent: busy_percent + 100.0 * self.cpu_run_queue_wait_s / self.duration_s / usable,
+            busy_percent,
+            usable_cores: self.cpu_usable_cores,
+        })
     }
 
     /// The saturation warning for this run, if the load generator was saturated.

@@ -54,6 +54,9 @@ pub fn render_table(series: &[Series]) -> String {
         if let Some(warning) = s.run.as_ref().and_then(|r| r.saturation()) {
             out.push_str(&format!("warning: {}: {warning}\n", s.label));
         }
+        if let Some(warning) = s.run.as_ref().and_then(|r| r.starvation()) {
+            out.push_str(&format!("warning: {}: {warning}\n", s.label));
+        }
     }
     out
 }
@@ -96,7 +99,7 @@ fn row(s: &Series) -> [String; 17] {
     let cpu = match s.run.as_ref() {
         Some(r) => {
             let usable = f64::from(r.cpu_usable_cores.max(1));
-            let mark = if r.cpu_saturated { "!" } else { "" };
+            let mark = if r.cpu_saturated || r.cpu_starved { "!" } else { "" };
             format!("{:.0}{mark}", r.cpu_percent_one_core / usable)
         }
         None => dash(),

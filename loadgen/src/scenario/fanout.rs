@@ -1,16 +1,25 @@
 //! `fanout`: N receivers in R rooms (K each), P publishers emitting through the app's publish event at
-//! a fixed rate or flat out with a window, every delivery's latency measured from its scheduled time.
+//! a fixed rate or flat out with a window, every delivery's latency measured from its scheduled time
+//! and every receipt checked.
 //!
-//! Message `seq` of publisher `p` goes to one room, chosen from `(seed, p, seq)`; its expected
-//! deliveries are that room's members (publishers join no room, so none is excluded). Its `data` is the
-//! message token, then `_` and `x`s up to `--payload` bytes. Receivers find the token in whatever the server
-//! delivers and record `receive time − scheduled time`.
+//! Message `seq` of publisher `p` goes to `--to-rooms` rooms except `--except-rooms` others, chosen
+//! from `(seed, p, seq)` ([`targets`]); its expected deliveries are the target rooms'
+//! members minus the excepted rooms' members minus the sender. Publishers are extra connections, in no
+//! room unless `--publishers-join` (then they receive the others' messages, and their own must not come
+//! back). Its `data` is the message token, then `_` and `x`s up to `--payload` bytes. Receivers find the
+//! token in whatever the server delivers, record `receive time − scheduled time`, and pass the receipt
+//! to the [`ReceiptChecker`] (exactly once, intended recipients only, per-publisher order).
+//!
+//! Flat out (`--window W`), a slot frees on the publish's ack or, with `--release delivered`, once the
+//! message also reached its receivers ([`release`](super::release)).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use super::app::Fill;
-use super::plan::{room_name, PlanRng, RoomPlan};
+use super::fanout_check::ReceiptChecker;
+use super::plan::{room_name, targets, AudienceCounter, RoomPlan, TargetShape};
+use super::release::{InFlight, ReleaseOn};
 use super::setup::{connect_and_join, fail_on_notice, wait_for_start, Member};
 use super::{pool_config, FanoutSpec, Link, RunOutcome, Slice, SliceTotals};
 use crate::client::pool::Delivery;
@@ -20,8 +29,6 @@ use crate::latency::{FixedRate, MessageStamp, Recorder, RunMicros, Schedule, Win
 use crate::report::ProgressCounters;
 use crate::{Error, PublisherId};
 
-/// Stand-in for `$data` in the prebuilt publish arguments; replaced per message.
-const DATA_MARKER: &str = "@@rc-data@@";
 /// The drain ends early once no delivery arrived for this long and every publish was acked.
 const QUIET: Duration = Duration::from_millis(500);
 
@@ -41,8 +48,24 @@ pub fn check(spec: &FanoutSpec) -> Result<(), Error> {
     if spec.publishers == 0 {
         return Err(Error::Usage("fanout needs at least one publisher (--publishers)".into()));
     }
+    if spec.to_rooms == 0 || spec.to_rooms.saturating_add(spec.except_rooms) > c.rooms {
+        return Err(Error::Usage(format!(
+            "--to-rooms ({}) must be at least 1 and --to-rooms + --except-rooms ({}) at most --rooms ({})",
+            spec.to_rooms,
+            spec.to_rooms.saturating_add(spec.except_rooms),
+            c.rooms
+        )));
+    }
     if spec.window.is_some() && !c.app.acks {
         return Err(Error::Usage("--window frees a slot per ack; the app config says acks = false".into()));
+    }
+    if let ReleaseOn::Delivered { fraction } = spec.release {
+        if spec.window.is_none() {
+            return Err(Error::Usage("--release delivered frees window slots: it needs --window".into()));
+        }
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            return Err(Error::Usage("--release-fraction must be above 0 and at most 1".into()));
+        }
     }
     if spec.window.is_none() && !(spec.rate.is_finite() && spec.rate > 0.0) {
         return Err(Error::Usage("--rate must be a positive number of messages per second".into()));
@@ -50,19 +73,29 @@ pub fn check(spec: &FanoutSpec) -> Result<(), Error> {
     Ok(())
 }
 
+/// The targets' shape of `spec`'s messages.
+pub fn shape(spec: &FanoutSpec) -> TargetShape {
+    TargetShape { rooms: spec.common.rooms, to_rooms: spec.to_rooms, except_rooms: spec.except_rooms }
+}
+
 /// Runs this process's slice of a fanout run.
 pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result<SliceTotals, Error> {
     check(spec)?;
     let c = &spec.common;
-    let plan = RoomPlan::new(c.seed, c.conns, c.rooms, c.rooms_per_conn);
+    let shape = shape(spec);
+    let joined = if spec.publishers_join { spec.publishers } else { 0 };
+    let plan = RoomPlan::new(c.seed, c.conns.saturating_add(joined), c.rooms, c.rooms_per_conn);
     let mut pool = Pool::new(pool_config(c, c.conns.saturating_add(spec.publishers))?, link.epoch())?;
-    let receivers = (0..c.conns)
+    let rooms_of =
+        |tag: u32| if tag < c.conns || spec.publishers_join { plan.rooms_of(tag) } else { Vec::new() };
+    let tags = (0..c.conns)
         .filter(|i| slice.owns(*i))
-        .map(|i| Member { tag: i, rooms: plan.rooms_of(i).into_iter().map(room_name).collect() });
-    let publishers = (0..spec.publishers)
-        .filter(|p| slice.owns(*p))
-        .map(|p| Member { tag: c.conns.saturating_add(p), rooms: Vec::new() });
-    let members: Vec<Member> = receivers.chain(publishers).collect();
+        .chain((0..spec.publishers).filter(|p| slice.owns(*p)).map(|p| c.conns.saturating_add(p)));
+    let member_rooms: Vec<(u32, Vec<u32>)> = tags.map(|tag| (tag, rooms_of(tag))).collect();
+    let members: Vec<Member> = member_rooms
+        .iter()
+        .map(|(tag, rooms)| Member { tag: *tag, rooms: rooms.iter().map(|r| room_name(*r)).collect() })
+        .collect();
     let total = u64::from(c.conns) + u64::from(spec.publishers);
     let set_up =
         connect_and_join(&mut pool, &c.app, &members, c.ramp_rate / f64::from(slice.count), link, total)?;
@@ -84,17 +117,20 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
             unacked: 0,
         });
     }
-    let templates: Vec<Vec<String>> = (0..c.rooms)
-        .map(|r| {
-            let to = [room_name(r)];
-            let fill = Fill { to: &to, except: &[], data: DATA_MARKER };
-            super::AppConfig::split_args(&c.app.expand(&c.app.publish_args, &fill))
-        })
-        .collect();
+    let local: Vec<(u32, usize)> = publishers.iter().enumerate().map(|(i, p)| (p.id.get(), i)).collect();
+    let mut rx = Receiving {
+        recorder: Recorder::new(start),
+        checker: ReceiptChecker::new(c.seed, shape, spec.publishers, c.conns, &member_rooms),
+        in_flight: InFlight::new(spec.publishers, &local, micros(spec.release_timeout)),
+        received: 0,
+        bad: 0,
+        last: start,
+    };
+    drop(member_rooms);
+    let mut audience = AudienceCounter::new(c.conns.saturating_add(joined), c.conns);
 
     let epoch = link.epoch();
     let end = start.plus_micros(micros(c.duration));
-    let mut rx = Receiving::new(start);
     let mut totals = SliceTotals { connections: pool.ready() as u64, ..SliceTotals::default() };
     let mut next_tick = start.plus_micros(1_000_000);
     let mut data = String::with_capacity(spec.payload.max(64));
@@ -109,7 +145,9 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
             for p in &mut publishers {
                 while p.schedule.next_due_at().is_some_and(|t| t < end && t <= now) {
                     let Some(m) = p.schedule.poll_due(now) else { break };
-                    let room = PlanRng::new(c.seed, 2 + u64::from(p.id.get()), m.seq).below(c.rooms);
+                    let t = targets(c.seed, shape, p.id.get(), m.seq);
+                    let sender = c.conns.saturating_add(p.id.get());
+                    let (expected, local_audience) = audience.count(&plan, &t, sender, slice);
                     data.clear();
                     MessageStamp { publisher: p.id, seq: m.seq, scheduled: m.at }.write_token(&mut data);
                     // `_` ends the token (a token reader stops at the first byte outside base 62 and `.`).
@@ -119,22 +157,27 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
                     while data.len() < spec.payload {
                         data.push('x');
                     }
-                    let args: Vec<String> = templates
-                        .get(room as usize)
-                        .map(|t| t.iter().map(|a| a.replacen(DATA_MARKER, &data, 1)).collect())
-                        .unwrap_or_default();
+                    let to: Vec<String> = t.to.iter().map(|r| room_name(*r)).collect();
+                    let except: Vec<String> = t.except.iter().map(|r| room_name(*r)).collect();
+                    let expanded =
+                        c.app.expand(&c.app.publish_args, &Fill { to: &to, except: &except, data: &data });
+                    let args = super::AppConfig::split_args(&expanded);
                     let args: Vec<&[u8]> = args.iter().map(String::as_bytes).collect();
-                    if pool.emit(p.conn, &c.app.publish_event, &args, c.app.acks).is_none() {
+                    let Some(ack_id) = pool.emit(p.conn, &c.app.publish_event, &args, c.app.acks) else {
                         return Err(Error::Dropped(format!(
                             "publisher {} is no longer connected",
                             p.id.get()
                         )));
-                    }
+                    };
                     if c.app.acks {
                         p.unacked += 1;
                     }
+                    if spec.window.is_some() {
+                        let need = spec.release.needed(local_audience);
+                        rx.in_flight.sent(p.id.get(), m.seq, ack_id, need, now);
+                    }
                     totals.messages_sent += 1;
-                    totals.deliveries_expected += plan.members(room).len() as u64;
+                    totals.deliveries_expected += expected;
                 }
             }
         } else {
@@ -151,14 +194,15 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
             next_tick = next_tick.plus_micros(1_000_000).max(now);
         }
         let next_send = publishers.iter().filter_map(|p| p.schedule.next_due_at()).filter(|t| *t < end).min();
-        let wake = [next_send, Some(next_tick), Some(if publishing { end } else { drain_end })]
+        let expiry = if publishing { rx.in_flight.next_expiry() } else { None };
+        let wake = [next_send, expiry, Some(next_tick), Some(if publishing { end } else { drain_end })]
             .into_iter()
             .flatten()
             .min();
         pool.turn(wake, &mut |d| rx.on_delivery(d))?;
         while let Some(notice) = pool.poll_notice() {
             match notice {
-                Notice::Ack { tag, error, .. } => {
+                Notice::Ack { tag, id, error, .. } => {
                     let Some(p) = by_tag.get(&tag).and_then(|&i| publishers.get_mut(i)) else { continue };
                     if error {
                         return Err(Error::Refused(format!(
@@ -167,7 +211,7 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
                         )));
                     }
                     p.unacked = p.unacked.saturating_sub(1);
-                    p.schedule.release(epoch.now());
+                    rx.in_flight.acked(p.id.get(), id, epoch.now());
                 }
                 Notice::Failed { failure, .. } => {
                     let at = epoch.now().micros_since(start) as f64 / 1e6;
@@ -176,10 +220,18 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
                 Notice::Connected { .. } | Notice::Closed { .. } => {}
             }
         }
+        rx.in_flight.expire(epoch.now());
+        for (i, at) in rx.in_flight.take_freed() {
+            if let Some(p) = publishers.get_mut(i) {
+                p.schedule.release(at);
+            }
+        }
     }
     fail_on_notice(&mut pool, "at the end of the run")?;
     totals.deliveries_received = rx.received;
     totals.bad_tokens = rx.bad;
+    totals.check = rx.checker.counts();
+    totals.window_timeouts = rx.in_flight.timeouts();
     let now = epoch.now();
     let counters = counters(&pool, members.len(), &totals, rx.received);
     link.interval(rx.recorder.rotate(now), counters)?;
@@ -187,31 +239,28 @@ pub fn run_slice(spec: &FanoutSpec, slice: Slice, link: &mut dyn Link) -> Result
     Ok(totals)
 }
 
-/// What receivers have seen: latencies, counts, and the time of the last delivery.
-#[derive(Debug)]
-pub struct Receiving {
-    /// Latencies from the scheduled time.
-    pub recorder: Recorder,
-    /// Deliveries with a valid token.
-    pub received: u64,
-    /// Deliveries without one.
-    pub bad: u64,
-    /// When the last delivery arrived.
-    pub last: RunMicros,
+/// What receivers have seen: latencies, the receipt check, the window's messages in flight, counts,
+/// and the time of the last delivery.
+struct Receiving {
+    recorder: Recorder,
+    checker: ReceiptChecker,
+    in_flight: InFlight,
+    received: u64,
+    bad: u64,
+    last: RunMicros,
 }
 
 impl Receiving {
-    /// Nothing received yet; intervals start at `start`.
-    pub fn new(start: RunMicros) -> Self {
-        Receiving { recorder: Recorder::new(start), received: 0, bad: 0, last: start }
-    }
-
-    /// Records one delivery. Hot path: one token scan, two histogram increments.
-    pub fn on_delivery(&mut self, d: Delivery<'_>) {
+    /// Records one delivery. Hot path: one token scan, two histogram increments, one receipt check.
+    fn on_delivery(&mut self, d: Delivery<'_>) {
         match MessageStamp::find_in(d.text) {
             Ok(stamp) => {
                 self.recorder.record_delivery(stamp.scheduled, d.at);
                 self.received += 1;
+                let p = stamp.publisher.get();
+                if self.checker.on_receipt(d.tag, p, stamp.seq).is_first() {
+                    self.in_flight.delivered(p, stamp.seq, d.at);
+                }
             }
             Err(_) => self.bad += 1,
         }
@@ -229,9 +278,26 @@ fn counters(pool: &Pool, target: usize, totals: &SliceTotals, received: u64) -> 
     }
 }
 
-/// Adds fanout's lines and JSON keys to the outcome.
+/// The violations of a fanout run: missing (expected − first receipts) and what the checks counted.
+pub fn violations(totals: &SliceTotals) -> [(&'static str, u64); 7] {
+    let k = &totals.check;
+    [
+        ("missing", totals.deliveries_expected.saturating_sub(k.first)),
+        ("duplicated", k.duplicated),
+        ("excluded", k.excluded),
+        ("not_targeted", k.not_targeted),
+        ("unknown_message", k.unknown_message),
+        ("reordered", k.reordered),
+        ("malformed", totals.bad_tokens),
+    ]
+}
+
+/// Adds fanout's lines and JSON keys to the outcome; any violation fails the run (exit status 1).
 pub fn finish(spec: &FanoutSpec, totals: &SliceTotals, outcome: &mut RunOutcome) {
-    let missing = totals.deliveries_expected.saturating_sub(totals.deliveries_received);
+    let kinds = violations(totals);
+    let count: u64 = kinds.iter().map(|(_, n)| n).sum();
+    outcome.summary.violations = count;
+    let missing = kinds[0].1;
     if missing > 0 {
         outcome.notes.push(format!(
             "{missing} of {} expected deliveries did not arrive within the drain ({:.1} s after the last send)",
@@ -239,13 +305,45 @@ pub fn finish(spec: &FanoutSpec, totals: &SliceTotals, outcome: &mut RunOutcome)
             spec.drain.as_secs_f64()
         ));
     }
-    outcome.extra.push(("publishers".into(), spec.publishers.into()));
-    outcome.extra.push(("payload_bytes".into(), (spec.payload as u64).into()));
-    match spec.window {
-        Some(w) => outcome.extra.push(("window".into(), w.into())),
-        None => outcome.extra.push(("rate_per_publisher".into(), spec.rate.into())),
+    if count == 0 {
+        outcome.notes.push(
+            "fanout: every intended recipient got each message exactly once, in order; nobody else got it"
+                .into(),
+        );
+    } else {
+        let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{} {n}", k.replace('_', " "))).collect();
+        outcome.notes.push(format!("violations: {}", list.join(", ")));
+        outcome.notes.extend(totals.check.examples.iter().map(|e| format!("  {e}")));
+        outcome.failure = Some(format!("fanout found {count} delivery violation(s)"));
     }
-    outcome.extra.push(("bad_tokens".into(), totals.bad_tokens.into()));
+    if totals.window_timeouts > 0 {
+        outcome.notes.push(format!(
+            "{} window slots were freed by the {:.1} s release timeout, not by their deliveries",
+            totals.window_timeouts,
+            spec.release_timeout.as_secs_f64()
+        ));
+    }
+    let extra = &mut outcome.extra;
+    extra.push(("publishers".into(), spec.publishers.into()));
+    extra.push(("payload_bytes".into(), (spec.payload as u64).into()));
+    match spec.window {
+        Some(w) => extra.push(("window".into(), w.into())),
+        None => extra.push(("rate_per_publisher".into(), spec.rate.into())),
+    }
+    extra.push(("bad_tokens".into(), totals.bad_tokens.into()));
+    extra.push(("to_rooms".into(), spec.to_rooms.into()));
+    extra.push(("except_rooms".into(), spec.except_rooms.into()));
+    extra.push(("publishers_join".into(), spec.publishers_join.into()));
+    if spec.window.is_some() {
+        extra.push(("release".into(), spec.release.name().into()));
+        if let ReleaseOn::Delivered { fraction } = spec.release {
+            extra.push(("release_fraction".into(), fraction.into()));
+        }
+        extra.push(("window_timeouts".into(), totals.window_timeouts.into()));
+    }
+    for (key, n) in kinds {
+        extra.push((format!("violations_{key}"), n.into()));
+    }
 }
 
 fn micros(d: Duration) -> u64 {

@@ -13,8 +13,10 @@
 pub mod app;
 pub mod connect;
 pub mod fanout;
+pub mod fanout_check;
 pub mod idle;
 pub mod plan;
+pub mod release;
 pub mod reporter;
 pub mod setup;
 pub mod verify;
@@ -30,6 +32,7 @@ use crate::latency::{IntervalSnapshot, RunEpoch, RunMicros};
 use crate::report::{ProgressCounters, RunSummary};
 use crate::Error;
 pub use app::AppConfig;
+pub use release::ReleaseOn;
 pub use reporter::Reporter;
 
 /// Source addresses are spread so that no one of them carries more than this many TCP connections
@@ -112,6 +115,16 @@ pub struct FanoutSpec {
     pub payload: usize,
     /// Longest wait after the measured phase for deliveries still in flight.
     pub drain: Duration,
+    /// Target rooms per message.
+    pub to_rooms: u32,
+    /// Excepted rooms per message (never among its target rooms).
+    pub except_rooms: u32,
+    /// Publishers join rooms like receivers (and then receive the others' messages, never their own).
+    pub publishers_join: bool,
+    /// What frees a window slot (with `window`).
+    pub release: ReleaseOn,
+    /// A message in flight this long frees its slot whatever its receipts (with `window`).
+    pub release_timeout: Duration,
 }
 
 /// `verify` settings.
@@ -262,6 +275,10 @@ pub struct SliceTotals {
     pub first_failure: Option<String>,
     /// CPU the slice's process used from the start of the measured phase to the end.
     pub cpu: Option<CpuUsage>,
+    /// `fanout`: what the receipt check counted on this slice's receivers.
+    pub check: fanout_check::CheckCounts,
+    /// `fanout`: window slots freed by the release timeout.
+    pub window_timeouts: u64,
 }
 
 impl SliceTotals {
@@ -275,6 +292,8 @@ impl SliceTotals {
         self.opened += other.opened;
         self.completed += other.completed;
         self.failed += other.failed;
+        self.check.add(&other.check);
+        self.window_timeouts += other.window_timeouts;
         if self.first_failure.is_none() {
             self.first_failure.clone_from(&other.first_failure);
         }

@@ -289,8 +289,9 @@ pub fn run_parent(spec: &Spec, processes: u32, reporter: &mut Reporter) -> Resul
     stop_all(&mut workers);
     result?;
     let mut totals = SliceTotals::default();
-    let (mut user, mut system, mut wall) = (0.0, 0.0, 0.0f64);
+    let (mut user, mut system, mut wall, mut waited) = (0.0, 0.0, 0.0f64, 0.0);
     let mut saturated = Vec::new();
+    let (mut any_saturated, mut any_starved) = (false, false);
     for (i, w) in workers.iter().enumerate() {
         let Some(t) = &w.done else { continue };
         totals.add(t);
@@ -298,7 +299,13 @@ pub fn run_parent(spec: &Spec, processes: u32, reporter: &mut Reporter) -> Resul
             user += cpu.user_secs;
             system += cpu.system_secs;
             wall = wall.max(cpu.wall_secs);
+            waited += cpu.run_queue_wait_secs;
             if let Some(s) = cpu.saturated() {
+                any_saturated = true;
+                saturated.push(format!("warning: worker {i}: {s}"));
+            }
+            if let Some(s) = cpu.starved() {
+                any_starved = true;
                 saturated.push(format!("warning: worker {i}: {s}"));
             }
         }
@@ -308,8 +315,13 @@ pub fn run_parent(spec: &Spec, processes: u32, reporter: &mut Reporter) -> Resul
         user: Duration::from_secs_f64(user) + own.user,
         system: Duration::from_secs_f64(system) + own.system,
     };
-    let cpu = CpuUsage::new(Duration::from_secs_f64(wall), used, processes, available_cores());
+    let cpu = CpuUsage::new(Duration::from_secs_f64(wall), used, processes, available_cores())
+        .with_run_queue_wait(Duration::from_secs_f64(waited));
     let mut outcome = finish(spec, reporter, &totals, &cpu, processes)?;
+    // One worker at its limit limits the run, even when the average over workers has slack: the JSON
+    // line says so too, not only the worker's warning line.
+    outcome.summary.cpu_saturated |= any_saturated;
+    outcome.summary.cpu_starved |= any_starved && !outcome.summary.cpu_saturated;
     outcome.notes.extend(saturated);
     Ok(outcome)
 }

@@ -146,7 +146,7 @@ pub fn node_peer() -> Running {
     start(command)
 }
 
-/// The faulty Node peer in `mode` (`double` or `ignore-except`).
+/// The faulty Node peer in `mode` (see `tests/fixtures/faulty_peer.js` for the modes).
 pub fn faulty_peer(mode: &str) -> Running {
     let dir = node_peer_dir();
     let mut command = Command::new("node");

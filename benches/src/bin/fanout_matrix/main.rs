@@ -58,6 +58,16 @@ struct Args {
     /// Messages in flight per publisher in the flat-out scenarios.
     #[arg(long)]
     window: Option<u32>,
+    /// What frees a window slot in the flat-out scenarios (1, 3, 4, 6): `delivered` (the message
+    /// reached all its receivers, so in-flight messages are bounded end to end) or `ack` (the server
+    /// acked the publish, which the apps do on queueing).
+    #[arg(long, value_parser = ["delivered", "ack"], default_value = "delivered")]
+    release: String,
+    /// Load generator processes per `fanout` run (scenarios 1–4, 6, 7): more event loops, so that on a
+    /// busy machine the client is less likely to be the starved side (it then releases windows on the
+    /// deliveries its own process sees; docs/LOADGEN.md).
+    #[arg(long, default_value_t = 1)]
+    loadgen_procs: u32,
     /// First server port; each run gets the next one (no waiting for TIME_WAIT).
     #[arg(long, default_value_t = 3200)]
     base_port: u16,
@@ -182,6 +192,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(w) = args.window {
         sizes.window = w;
     }
+    sizes.release.clone_from(&args.release);
+    sizes.loadgen_procs = args.loadgen_procs.max(1);
     let stamp = Command::new("date")
         .args(["-u", "+%Y%m%d-%H%M%S"])
         .output()
@@ -216,11 +228,18 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("fanout-matrix:   failed: {e}");
             } else {
                 eprintln!(
-                    "fanout-matrix:   {:.0} deliveries/s, p99 {:.2} ms, server {:.3} µs CPU per delivery",
+                    "fanout-matrix:   {:.0} deliveries/s, p99 {:.2} ms, server {:.3} µs CPU per delivery, {} violations",
                     result.num("deliveries_per_s").unwrap_or(0.0),
                     result.num("latency_p99_ms").unwrap_or(0.0),
-                    result.cpu_us_per_delivery().unwrap_or(f64::NAN)
+                    result.cpu_us_per_delivery().unwrap_or(f64::NAN),
+                    result.num("violations").unwrap_or(0.0)
                 );
+                if let Some(limit) = result.loadgen_limit() {
+                    eprintln!(
+                        "fanout-matrix:   warning: the load generator was {limit} ({:.0}% of one core busy): this run measured the client",
+                        result.num("cpu_percent_one_core").unwrap_or(0.0)
+                    );
+                }
             }
             runs.push(result);
         }

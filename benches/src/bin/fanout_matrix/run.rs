@@ -31,6 +31,8 @@ pub struct RunResult {
     pub span_s: Option<f64>,
     /// Deliveries the load generator counted over that span.
     pub span_deliveries: Option<f64>,
+    /// CPU seconds the whole machine was busy over that span (every process).
+    pub machine_busy_s: Option<f64>,
     /// Server RSS at the end of the measured phase, KiB.
     pub server_rss_kib: Option<u64>,
     /// File with the JSON line (for `roomcast-loadgen report`).
@@ -47,6 +49,28 @@ impl RunResult {
         let d = self.span_deliveries?;
         let cpu = self.server_cpu_s?;
         (d > 0.0).then(|| cpu / d * 1e6)
+    }
+
+    /// Whether the load generator said it was the bottleneck of this run, and how: `saturated` (busy
+    /// on all its cores) or `starved` (runnable nearly all the time, but other processes had the cores).
+    pub fn loadgen_limit(&self) -> Option<&'static str> {
+        let flag = |key: &str| self.json.as_ref()?.get(key)?.as_bool();
+        if flag("cpu_saturated") == Some(true) {
+            Some("saturated")
+        } else if flag("cpu_starved") == Some(true) {
+            Some("starved")
+        } else {
+            None
+        }
+    }
+
+    /// CPU that processes other than the server and the load generator took over the measured phase,
+    /// in % of one core: other builds and benchmarks sharing the machine. The load generator's share is
+    /// its whole-run average, so this is an estimate.
+    pub fn others_cpu_percent(&self) -> Option<f64> {
+        let s = self.span_s.filter(|s| *s > 0.0)?;
+        let loadgen = self.num("cpu_percent_one_core")? / 100.0 * s;
+        Some(((self.machine_busy_s? - self.server_cpu_s? - loadgen) / s * 100.0).max(0.0))
     }
 
     /// Server CPU as % of one core over the measured phase.
@@ -81,6 +105,7 @@ struct Sample {
     elapsed: f64,
     rate: f64,
     cpu: Option<f64>,
+    machine: Option<f64>,
     rss: Option<u64>,
 }
 
@@ -157,6 +182,7 @@ pub fn run_once(
                         elapsed,
                         rate,
                         cpu: servers::cpu_seconds(pid),
+                        machine: servers::machine_busy_seconds(),
                         rss: servers::rss_kib(pid),
                     });
                 }
@@ -204,6 +230,7 @@ pub fn run_once(
     if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
         if samples.len() >= 2 {
             result.server_cpu_s = last.cpu.zip(first.cpu).map(|(b, a)| b - a);
+            result.machine_busy_s = last.machine.zip(first.machine).map(|(b, a)| b - a);
             result.span_s = Some(last.elapsed - first.elapsed);
             let mut deliveries = 0.0;
             for pair in samples.windows(2) {

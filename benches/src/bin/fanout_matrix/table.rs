@@ -58,7 +58,8 @@ impl Row {
                 format!(" ({})", counts.join(", "))
             }
         };
-        self.runs
+        let mut lines: Vec<String> = self
+            .runs
             .iter()
             .enumerate()
             .filter_map(|(i, r)| match (&r.error, &r.note) {
@@ -66,7 +67,35 @@ impl Row {
                 (None, Some(n)) => Some(format!("run {}: {n}{}", i + 1, violations(r))),
                 _ => None,
             })
-            .collect()
+            .collect();
+        for (i, r) in self.runs.iter().enumerate() {
+            if let Some(n) = r.num("window_timeouts").filter(|n| *n > 0.0) {
+                lines.push(format!(
+                    "run {}: {n:.0} window slots were freed by the release timeout, not by their deliveries",
+                    i + 1
+                ));
+            }
+        }
+        for (i, r) in self.runs.iter().enumerate() {
+            let Some(limit) = r.loadgen_limit() else { continue };
+            let why = if limit == "starved" {
+                format!(
+                    "runnable nearly all the time but busy only {:.0}% of one core: other processes had the cores",
+                    r.num("cpu_percent_one_core").unwrap_or(0.0)
+                )
+            } else {
+                format!("{:.0}% of one core", r.num("cpu_percent_one_core").unwrap_or(0.0))
+            };
+            lines.push(format!(
+                "run {}: **the load generator was {limit}** ({why}): that run measured the client, not the server",
+                i + 1
+            ));
+        }
+        lines
+    }
+
+    fn saturated(&self) -> bool {
+        self.runs.iter().any(|r| r.loadgen_limit().is_some())
     }
 }
 
@@ -91,20 +120,39 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-/// Deliveries not received by the end of the drain (expected − received, never below 0), or verify's
-/// violations (which count those as missing), per run.
-fn lost(r: &RunResult) -> Option<f64> {
+/// Violations of one run by kind: missing (or, without the loadgen's per-kind keys, expected −
+/// received), duplicated, reordered, and delivered to a wrong recipient (excluded, not targeted,
+/// unknown message, malformed).
+fn violations(r: &RunResult) -> Option<[f64; 4]> {
     let expected = r.num("deliveries_expected")?;
     let received = r.num("deliveries_received")?;
-    Some(r.num("violations").filter(|v| *v > 0.0).unwrap_or((expected - received).max(0.0)))
+    let key = |k: &str| r.num(&format!("violations_{k}"));
+    let missing = key("missing").unwrap_or((expected - received).max(0.0));
+    let wrong: f64 =
+        ["excluded", "not_targeted", "unknown_message", "malformed"].iter().filter_map(|k| key(k)).sum();
+    Some([missing, key("duplicated").unwrap_or(0.0), key("reordered").unwrap_or(0.0), wrong])
+}
+
+/// `missing / duplicated / reordered / wrong recipient`, summed over the row's runs.
+fn violations_cell(row: &Row) -> String {
+    let mut sum = [0.0f64; 4];
+    let mut any = false;
+    for v in row.runs.iter().filter_map(violations) {
+        any = true;
+        for (s, x) in sum.iter_mut().zip(v) {
+            *s += x;
+        }
+    }
+    if !any {
+        return "–".into();
+    }
+    sum.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(" / ")
 }
 
 fn loadgen_cpu(row: &Row) -> String {
     let cpu = row.mean(|r| r.num("cpu_percent_one_core"));
-    let saturated = row.runs.iter().any(|r| {
-        r.json.as_ref().and_then(|j| j.get("cpu_saturated")).and_then(|v| v.as_bool()) == Some(true)
-    });
-    format!("{}{}", fmt(cpu, 0), if saturated { " **saturated**" } else { "" })
+    let limit = row.runs.iter().find_map(RunResult::loadgen_limit);
+    format!("{}{}", fmt(cpu, 0), limit.map(|l| format!(" **{l}**")).unwrap_or_default())
 }
 
 /// The Markdown for every group of rows (in order of first appearance).
@@ -140,8 +188,8 @@ pub fn render(rows: &[Row], plots: &[(String, String)]) -> String {
 }
 
 fn load_table(out: &mut String, group: &[&Row]) {
-    out.push_str("| server | deliveries/s (each run) | p50 ms | p99 ms | p99.9 ms | max ms | not received or violations | server CPU % | server µs CPU / delivery | server RSS MiB | loadgen CPU % |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| server | deliveries/s (each run) | p50 ms | p99 ms | p99.9 ms | max ms | missing / dup / reordered / wrong recipient (all runs) | server CPU % | server µs CPU / delivery | server RSS MiB | loadgen CPU % | other processes CPU % |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in group {
         let each: Vec<String> = row
             .runs
@@ -150,7 +198,7 @@ fn load_table(out: &mut String, group: &[&Row]) {
             .collect();
         let _ = writeln!(
             out,
-            "| {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.case.row_name(),
             si(row.deliveries()),
             each.join(", "),
@@ -158,11 +206,12 @@ fn load_table(out: &mut String, group: &[&Row]) {
             fmt(row.p99(), 2),
             fmt(row.mean(|r| r.num("latency_p999_ms")), 2),
             fmt(row.mean(|r| r.num("latency_max_ms")), 1),
-            fmt(row.mean(lost), 0),
+            violations_cell(row),
             fmt(row.mean(RunResult::server_cpu_percent), 0),
             fmt(row.cpu_per_delivery(), 3),
             fmt(row.mean(|r| r.server_rss_kib.map(|k| k as f64 / 1024.0)), 0),
             loadgen_cpu(row),
+            fmt(row.mean(RunResult::others_cpu_percent), 0),
         );
     }
 }
@@ -209,9 +258,14 @@ fn ratio_table(out: &mut String, group: &[&Row]) {
     }
     out.push_str("| peer | deliveries/s (higher is better) | server CPU per delivery (lower is better) | p99 (lower is better) |\n|---|---:|---:|---:|\n");
     for p in peers {
+        let flag = if base.saturated() || p.saturated() {
+            " (load generator saturated or starved: not a server ratio)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} |",
+            "| {}{flag} | {} | {} | {} |",
             p.case.row_name(),
             ratio(base.deliveries(), p.deliveries()),
             ratio(base.cpu_per_delivery(), p.cpu_per_delivery()),
@@ -236,6 +290,59 @@ pub fn splice(doc: &str, section: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn case(kind: Kind) -> Case {
+        Case {
+            table: "s4".into(),
+            title: "4: test".into(),
+            kind,
+            variant: String::new(),
+            server_args: Vec::new(),
+            loadgen: Vec::new(),
+            idle: false,
+            timeout_s: 1.0,
+        }
+    }
+
+    fn run(json: serde_json::Value) -> RunResult {
+        RunResult { json: Some(json), ..RunResult::default() }
+    }
+
+    #[test]
+    fn each_row_shows_its_violations_by_kind_and_a_saturated_load_generator_is_named() {
+        let clean = serde_json::json!({
+            "deliveries_expected": 100.0, "deliveries_received": 100.0, "deliveries_per_s": 50.0,
+            "violations_missing": 0, "violations_duplicated": 0, "violations_reordered": 0,
+            "violations_excluded": 0, "cpu_percent_one_core": 40.0, "cpu_saturated": false
+        });
+        let bad = serde_json::json!({
+            "deliveries_expected": 100.0, "deliveries_received": 99.0, "deliveries_per_s": 40.0,
+            "violations_missing": 3, "violations_duplicated": 2, "violations_reordered": 1,
+            "violations_excluded": 4, "violations_not_targeted": 1, "cpu_percent_one_core": 97.0,
+            "cpu_saturated": true, "window_timeouts": 7
+        });
+        let rows = [
+            Row { case: case(Kind::Roomcast), runs: vec![run(clean.clone()), run(clean)] },
+            Row { case: case(Kind::Socketioxide), runs: vec![run(bad.clone()), run(bad)] },
+        ];
+        let md = render(&rows, &[]);
+        assert!(md.contains("| roomcast | 50 (50, 50) |"), "{md}");
+        assert!(md.contains("| 0 / 0 / 0 / 0 |"), "{md}");
+        assert!(md.contains("| 6 / 4 / 2 / 10 |"), "sums over both runs: {md}");
+        assert!(md.contains("97 **saturated** | – |"), "{md}");
+        assert!(
+            md.contains("- socketioxide run 1: 7 window slots were freed by the release timeout"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- socketioxide run 2: **the load generator was saturated** (97% of one core)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| socketioxide (load generator saturated or starved: not a server ratio) | 1.25 |"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn splice_replaces_between_markers_and_appends_once() {

@@ -23,8 +23,12 @@ mod inbound;
 mod publisher;
 mod requests;
 pub(crate) mod resp;
+mod sharded_inbound;
+pub(crate) mod sharded_rooms;
+mod sharded_subscriber;
 mod sockets;
 mod subscriber;
+mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -66,6 +70,8 @@ pub(crate) struct ClusterLink {
     pub config: RedisConfig,
     /// Messages dropped because the publisher queue was full.
     pub dropped: AtomicU64,
+    /// Where shards report the rooms they create and delete (sharded adapter, `dynamic` modes only).
+    pub rooms: Option<sharded_rooms::RoomLink>,
 }
 
 impl ClusterLink {
@@ -102,6 +108,7 @@ pub struct ServerSideAck {
     pub(crate) tx: Sender<Outgoing>,
     pub(crate) channel: String,
     pub(crate) request_id: String,
+    pub(crate) format: wire::AckFormat,
 }
 
 impl ServerSideAck {
@@ -110,9 +117,8 @@ impl ServerSideAck {
     pub fn send(self, data: Option<&crate::api::Arg>) {
         let data =
             data.and_then(|arg| roomcast_engine::cluster::transcode::arg_value(&sockets::out_arg(arg)).ok());
-        let response =
-            roomcast_engine::cluster::Response::ServerSideEmit { request_id: self.request_id, data };
-        let _ = self.tx.try_send(Outgoing::Publish { channel: self.channel, payload: response.encode() });
+        let payload = self.format.encode(self.request_id, data);
+        let _ = self.tx.try_send(Outgoing::Publish { channel: self.channel, payload });
     }
 }
 
@@ -133,6 +139,7 @@ pub(crate) struct Pending {
     rx: Receiver<Outgoing>,
     publisher: Connection,
     subscriber: Connection,
+    rooms: Option<Receiver<sharded_rooms::RoomChange>>,
 }
 
 /// The running cluster threads.
@@ -149,8 +156,12 @@ impl Pending {
         let subscriber = connect_with_retry(config)?;
         let (tx, rx) = crossbeam_channel::bounded(PUBLISH_QUEUE);
         let uid = if config.sharded { random_hex(16) } else { random_uid(6) };
-        let link = ClusterLink { tx, uid, config: config.clone(), dropped: AtomicU64::new(0) };
-        Ok((link, Pending { rx, publisher, subscriber }))
+        let (rooms, rooms_rx) = match config.sharded {
+            true => sharded_rooms::RoomLink::new(config.subscription_mode).unzip(),
+            false => (None, None),
+        };
+        let link = ClusterLink { tx, uid, config: config.clone(), dropped: AtomicU64::new(0), rooms };
+        Ok((link, Pending { rx, publisher, subscriber, rooms: rooms_rx }))
     }
 
     /// Starts the publisher and subscriber threads for a server whose shared state holds the link.
@@ -163,10 +174,15 @@ impl Pending {
                 .spawn(move || publisher::run(shared, rx, conn, stop))?
         };
         let subscriber = {
-            let (stop, conn) = (stop.clone(), self.subscriber);
-            std::thread::Builder::new()
-                .name("roomcast-redis-sub".into())
-                .spawn(move || subscriber::run(shared, conn, stop))?
+            let (stop, conn, rooms) = (stop.clone(), self.subscriber, self.rooms);
+            let sharded = shared.cluster.as_ref().is_some_and(|link| link.config.sharded);
+            std::thread::Builder::new().name("roomcast-redis-sub".into()).spawn(move || {
+                if sharded {
+                    sharded_subscriber::run(shared, conn, rooms, stop)
+                } else {
+                    subscriber::run(shared, conn, stop)
+                }
+            })?
         };
         Ok(Cluster { stop, threads: vec![publisher, subscriber] })
     }

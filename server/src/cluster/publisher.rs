@@ -12,9 +12,11 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use roomcast_engine::cluster::transcode::arg_value;
 use roomcast_engine::cluster::{AdapterPacket, BroadcastFlags, BroadcastOpts, ClassicChannels, Value};
+use roomcast_engine::rooms::BroadcastTarget;
 use roomcast_engine::sio::OutArg;
 
 use super::resp::{write_command, Connection, Reply};
+use super::wire::Wire;
 use super::{link, Backoff, Outgoing, IO_TIMEOUT};
 use crate::broadcast::{Broadcast, EncodedPacket};
 use crate::shard::shared::Shared;
@@ -27,7 +29,7 @@ const PATIENCE_READS: u32 = 8;
 /// Runs until `stop`. `conn` is the connection opened at start.
 pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection, stop: Arc<AtomicBool>) {
     let Some(link) = link(&shared) else { return };
-    let channels = ClassicChannels::new(link.config.key_prefix.clone());
+    let wire = Wire::new(&link.config);
     let _ = conn.set_read_timeout(IO_TIMEOUT);
     let mut conn = Some(conn);
     let mut backoff = Backoff::default();
@@ -69,12 +71,12 @@ pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection,
         for msg in batch.drain(..) {
             let (channel, payload) = match msg {
                 Outgoing::Publish { channel, payload } => (channel, payload),
-                Outgoing::Broadcast(broadcast) => match encode_broadcast(&link.uid, &channels, &broadcast) {
+                Outgoing::Broadcast(broadcast) => match wire.encode_broadcast(&link.uid, &broadcast) {
                     Some(encoded) => encoded,
                     None => continue,
                 },
             };
-            write_command(&mut out, &[b"PUBLISH", channel.as_bytes(), &payload]);
+            write_command(&mut out, &[wire.publish_command(), channel.as_bytes(), &payload]);
             commands += 1;
         }
         if let Err(e) = publish_batch(live, &out, commands) {
@@ -117,8 +119,18 @@ pub(super) fn encode_broadcast(
         eprintln!("roomcast: cannot transcode a broadcast for redis; not published");
         return None;
     };
-    let target = &broadcast.target;
-    let opts = BroadcastOpts {
+    let message = roomcast_engine::cluster::Broadcast {
+        uid: uid.to_owned(),
+        packet: AdapterPacket { packet_type: 2, data, nsp: Some(broadcast.nsp.to_string()) },
+        opts: broadcast_opts(&broadcast.target),
+    };
+    Some((channels.for_broadcast(&broadcast.nsp, &message.opts), message.encode()))
+}
+
+/// The adapters' `{rooms, except, flags}` for a local target (a `socket.broadcast`'s sender id is an
+/// except room, as in socket.io).
+pub(super) fn broadcast_opts(target: &BroadcastTarget) -> BroadcastOpts {
+    BroadcastOpts {
         rooms: target.to.iter().map(|r| r.as_str().to_owned()).collect(),
         except: target
             .except
@@ -132,13 +144,7 @@ pub(super) fn encode_broadcast(
             local: None,
             timeout: None,
         },
-    };
-    let message = roomcast_engine::cluster::Broadcast {
-        uid: uid.to_owned(),
-        packet: AdapterPacket { packet_type: 2, data, nsp: Some(broadcast.nsp.to_string()) },
-        opts,
-    };
-    Some((channels.for_broadcast(&broadcast.nsp, &message.opts), message.encode()))
+    }
 }
 
 /// `[event, …args]` from an encoded EVENT or BINARY_EVENT (`4` `2`|`5<n>-` [`/nsp,`] [id] `[…]`), its

@@ -131,7 +131,7 @@ fn respond(shared: &Shared, channel: &str, response: Response) {
 }
 
 /// Runs `f` on every shard.
-fn on_every_shard(shared: &Shared, f: impl Fn(&mut Ctx<'_>) + Send + Sync + 'static) {
+pub(super) fn on_every_shard(shared: &Shared, f: impl Fn(&mut Ctx<'_>) + Send + Sync + 'static) {
     let f = Arc::new(f);
     for inbox in &shared.inboxes {
         let f = f.clone();
@@ -141,7 +141,7 @@ fn on_every_shard(shared: &Shared, f: impl Fn(&mut Ctx<'_>) + Send + Sync + 'sta
 
 /// The operator selecting what `opts` selects in `nsp` on this shard (`None` if the namespace has no
 /// socket here).
-fn operator<'c, 'a>(
+pub(super) fn operator<'c, 'a>(
     cx: &'c mut Ctx<'a>,
     nsp: &str,
     opts: &BroadcastOpts,
@@ -151,7 +151,7 @@ fn operator<'c, 'a>(
 }
 
 /// Collects one part per shard; the last shard to report runs `finish` with all of them.
-struct Gather<T> {
+pub(super) struct Gather<T> {
     left: AtomicUsize,
     parts: Mutex<Vec<T>>,
     #[allow(clippy::type_complexity)]
@@ -159,7 +159,10 @@ struct Gather<T> {
 }
 
 impl<T: Send + 'static> Gather<T> {
-    fn new(shared: &Shared, finish: impl FnOnce(Vec<T>, &Shared) + Send + 'static) -> Arc<Gather<T>> {
+    pub(super) fn new(
+        shared: &Shared,
+        finish: impl FnOnce(Vec<T>, &Shared) + Send + 'static,
+    ) -> Arc<Gather<T>> {
         Arc::new(Gather {
             left: AtomicUsize::new(shared.shard_count()),
             parts: Mutex::new(Vec::with_capacity(shared.shard_count())),
@@ -167,7 +170,7 @@ impl<T: Send + 'static> Gather<T> {
         })
     }
 
-    fn add(&self, cx: &mut Ctx<'_>, part: T) {
+    pub(super) fn add(&self, cx: &mut Ctx<'_>, part: T) {
         if let Ok(mut parts) = self.parts.lock() {
             parts.push(part);
         }
@@ -202,6 +205,7 @@ fn server_side_emit(
         tx: link.sender(),
         channel: respond_on,
         request_id,
+        format: super::wire::AckFormat::Classic,
     });
     crate::shard::guard::guarded(|| listener(event, &args, ack));
 }
@@ -249,7 +253,7 @@ fn broadcast_with_ack(
 
 /// Sends `data` to the sockets `opts` selects on this shard, with one fresh ack id, and calls
 /// `on_ack` with each client's first ack argument. Returns how many sockets it was sent to.
-fn emit_with_acks(
+pub(super) fn emit_with_acks(
     cx: &mut Ctx<'_>,
     nsp: &str,
     data: &Value,

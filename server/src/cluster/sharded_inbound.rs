@@ -20,7 +20,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use roomcast_engine::cluster::transcode::event_args;
+use bytes::Bytes;
+use roomcast_engine::cluster::msgpack;
+use roomcast_engine::cluster::transcode::{event_args, value_to_json};
 use roomcast_engine::cluster::{
     AdapterPacket, BroadcastOpts, ShardedBody, ShardedChannels, ShardedMessage, Value,
 };
@@ -38,6 +40,7 @@ pub(super) fn on_message(
     shared: &Shared,
     link: &ClusterLink,
     channels: &ShardedChannels,
+    echo: &OwnEcho,
     channel: &[u8],
     payload: &[u8],
 ) {
@@ -49,6 +52,9 @@ pub(super) fn on_message(
     else {
         return;
     };
+    if echo.is_own(&nsp, payload) {
+        return;
+    }
     let message = match ShardedMessage::decode(payload) {
         Ok(message) => message,
         Err(e) => return log_dropped("sharded message", &nsp, &e),
@@ -104,6 +110,46 @@ pub(super) fn on_message(
         | ShardedBody::ServerSideEmitResponse { .. }
         | ShardedBody::BroadcastClientCount { .. }
         | ShardedBody::BroadcastAck { .. } => {}
+    }
+}
+
+/// Recognizes this node's own messages, which Redis hands back on every channel this node follows, by
+/// their last bytes, without decoding them. This node's encoder writes `uid` then `nsp` last (as Node's
+/// does): in JSON `,"uid":"<uid>","nsp":"<nsp>"}`, in msgpack the map entries `uid`, `nsp`. A JSON
+/// message ending so has these as its last top-level members (nothing can follow the closing brace);
+/// the decoded check on `uid` stays for whatever this misses.
+pub(super) struct OwnEcho {
+    /// Per namespace: the JSON and the msgpack ending.
+    endings: Vec<(Arc<str>, Bytes, Bytes)>,
+}
+
+impl OwnEcho {
+    pub(super) fn new(uid: &str, namespaces: &[Arc<str>]) -> OwnEcho {
+        let endings = namespaces
+            .iter()
+            .map(|nsp| {
+                let tail = Value::Map(vec![
+                    ("uid".to_owned(), Value::str(uid)),
+                    ("nsp".to_owned(), Value::str(&**nsp)),
+                ]);
+                let mut json = value_to_json(&tail).to_vec();
+                if let Some(open) = json.first_mut() {
+                    *open = b',';
+                }
+                // A two-entry map is one byte of header (fixmap 0x82), then the entries.
+                let msgpack = msgpack::to_bytes(&tail).slice(1..);
+                (nsp.clone(), Bytes::from(json), msgpack)
+            })
+            .collect();
+        OwnEcho { endings }
+    }
+
+    fn is_own(&self, nsp: &str, payload: &[u8]) -> bool {
+        let Some((_, json, msgpack)) = self.endings.iter().find(|(name, ..)| &**name == nsp) else {
+            return false;
+        };
+        let ending: &[u8] = if payload.first() == Some(&b'{') { json } else { msgpack };
+        payload.ends_with(ending)
     }
 }
 
@@ -202,4 +248,29 @@ fn server_side_emit(
         format: AckFormat::Sharded { uid: reply.uid, nsp: reply.nsp.to_string() },
     });
     crate::shard::guard::guarded(|| listener(event, &args, ack));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn own_messages_are_known_by_their_ending_in_json_and_msgpack() {
+        let echo = OwnEcho::new("99fb7ac32675bdc5", &[Arc::from("/"), Arc::from("/admin")]);
+        let message = |uid: &str, nsp: &str, data: Value| {
+            let packet = AdapterPacket { packet_type: 2, data, nsp: None };
+            let body = ShardedBody::Broadcast { packet, opts: BroadcastOpts::default(), request_id: None };
+            ShardedMessage { uid: uid.to_owned(), nsp: nsp.to_owned(), body }.encode()
+        };
+        let text = Value::Array(vec![Value::str("a")]);
+        let binary = Value::Array(vec![Value::str("a"), Value::Bin(Bytes::from_static(&[1, 2]))]);
+        for data in [text, binary] {
+            assert!(echo.is_own("/", &message("99fb7ac32675bdc5", "/", data.clone())));
+            assert!(echo.is_own("/admin", &message("99fb7ac32675bdc5", "/admin", data.clone())));
+            assert!(!echo.is_own("/", &message("0123456789abcdef", "/", data.clone())));
+            assert!(!echo.is_own("/", &message("99fb7ac32675bdc5", "/admin", data.clone())));
+            assert!(!echo.is_own("/other", &message("99fb7ac32675bdc5", "/other", data)));
+        }
+    }
 }

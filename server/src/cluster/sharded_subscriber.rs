@@ -23,6 +23,7 @@ use crossbeam_channel::Receiver;
 use roomcast_engine::cluster::ShardedChannels;
 
 use super::resp::{write_command, Connection, Reply};
+use super::sharded_inbound::OwnEcho;
 use super::sharded_rooms::{RoomChange, RoomCounts, Subscription};
 use super::{link, sharded_inbound, sleep_unless_stopped, Backoff, IO_TIMEOUT};
 use crate::shard::shared::Shared;
@@ -45,6 +46,8 @@ pub(super) fn run(
     let Some(link) = link(&shared) else { return };
     let channels = ShardedChannels::new(link.config.key_prefix.clone());
     let mut counts = RoomCounts::default();
+    let namespaces: Vec<Arc<str>> = shared.namespaces.iter().map(|(name, _)| name.clone()).collect();
+    let echo = OwnEcho::new(&link.uid, &namespaces);
     let mut fresh = Some(conn);
     let mut backoff = Backoff::default();
     let mut outages = 0u32;
@@ -64,8 +67,13 @@ pub(super) fn run(
                 }
             },
         };
-        let mut session =
-            Session { shared: &shared, channels: &channels, counts: &mut counts, out: Vec::new() };
+        let mut session = Session {
+            shared: &shared,
+            channels: &channels,
+            echo: &echo,
+            counts: &mut counts,
+            out: Vec::new(),
+        };
         match session.serve(conn, rooms.as_ref(), &stop, &mut backoff) {
             Ok(()) => return,
             Err(e) => {
@@ -85,6 +93,7 @@ pub(super) fn run(
 struct Session<'a> {
     shared: &'a Shared,
     channels: &'a ShardedChannels,
+    echo: &'a OwnEcho,
     counts: &'a mut RoomCounts,
     out: Vec<u8>,
 }
@@ -149,7 +158,14 @@ impl Session<'_> {
             match items.as_slice() {
                 [kind, channel, payload] if kind.bytes() == Some(b"smessage") => {
                     if let (Some(channel), Reply::Bulk(Some(payload))) = (channel.bytes(), payload) {
-                        sharded_inbound::on_message(self.shared, link, self.channels, channel, payload);
+                        sharded_inbound::on_message(
+                            self.shared,
+                            link,
+                            self.channels,
+                            self.echo,
+                            channel,
+                            payload,
+                        );
                     }
                 }
                 [kind, ..] if kind.bytes() == Some(b"ssubscribe") && !subscribed => {

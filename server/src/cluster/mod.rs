@@ -13,6 +13,11 @@
 //!   every shard through `ShardMsg::Run`, and answers gathered from the shards are published by the last
 //!   shard to answer ([`requests`]).
 //!
+//! With `--redis-sharded` the same two threads speak the sharded adapter (`createShardedAdapter`):
+//! `SPUBLISH` of socket.io-adapter's `ClusterAdapter` messages ([`wire`]), and a subscriber
+//! ([`sharded_subscriber`], [`sharded_inbound`]) on `SSUBSCRIBE`d channels, following per-room channels
+//! while any shard has the room ([`sharded_rooms`]).
+//!
 //! Both reconnect with backoff, forever, once the server runs; the subscriber resubscribes. Redis
 //! pub/sub is at-most-once: what is published while a connection is down is lost (see the design note).
 //!

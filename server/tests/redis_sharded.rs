@@ -15,14 +15,19 @@ use std::time::{Duration, Instant};
 
 use lab::lab;
 use redis_server::RedisServer;
-use roomcast_server::api::Arg;
-use roomcast_server::config::{IoChoice, RedisConfig};
+use roomcast_server::api::{Arg, StartError};
+use roomcast_server::config::{Config, IoChoice, RedisConfig, RedisRetry, SubscriptionMode};
 use support::*;
 
 fn node(redis: &RedisServer, io: IoChoice) -> TestServer {
+    node_in_mode(redis, io, SubscriptionMode::Dynamic)
+}
+
+fn node_in_mode(redis: &RedisServer, io: IoChoice, mode: SubscriptionMode) -> TestServer {
     let mut config = config(io, 2);
     let mut cluster = RedisConfig::new(redis.url().parse().unwrap());
     cluster.sharded = true;
+    cluster.subscription_mode = mode;
     config.redis = Some(cluster);
     TestServer::start(lab(), config)
 }
@@ -147,6 +152,41 @@ fn a_room_channel_is_followed_while_any_shard_has_the_room() {
     second.wait_closed();
     wait_for_subscribers(&redis, "socket.io#/#q#", 0);
     assert_eq!(shardnumsub(&redis, "socket.io#/#"), 1);
+}
+
+/// `static` mode: no room channel at all, a one-room broadcast goes on the main channel and still
+/// reaches the room's members on the other node; `dynamic-private` gives socket ids channels too.
+#[test]
+fn static_mode_has_no_room_channels_and_dynamic_private_has_socket_channels() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        node_in_mode(&redis, IoChoice::Epoll, SubscriptionMode::Static),
+        node_in_mode(&redis, IoChoice::Epoll, SubscriptionMode::Static),
+    );
+    wait_for_subscribers(&redis, "socket.io#/#", 2);
+    let (mut a_r, _) = joined(&a, &["r"]);
+    let (mut b_none, _) = joined(&b, &[]);
+    b_none.call("op", r#"{"via":"io","to":["r"],"except":[]}"#);
+    assert_eq!(hits(&mut a_r).len(), 1);
+    assert_eq!(hits(&mut b_none).len(), 0);
+    assert_eq!(shardnumsub(&redis, "socket.io#/#r#"), 0);
+
+    let private = node_in_mode(&redis, IoChoice::Epoll, SubscriptionMode::DynamicPrivate);
+    let (_client, sid) = joined(&private, &[]);
+    wait_for_subscribers(&redis, &format!("socket.io#/#{sid}#"), 1);
+}
+
+#[test]
+fn redis_missing_at_start_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut config: Config = config(IoChoice::Epoll, 1);
+    let mut redis = RedisConfig::new(format!("redis://127.0.0.1:{port}").parse().unwrap());
+    redis.sharded = true;
+    redis.retry = RedisRetry::Attempts(2);
+    config.redis = Some(redis);
+    let err = lab().start(config).expect_err("started without redis");
+    assert!(matches!(err, StartError::Redis(_)), "{err}");
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
 #[test]

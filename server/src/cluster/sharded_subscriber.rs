@@ -52,6 +52,13 @@ pub(super) fn run(
     let mut backoff = Backoff::default();
     let mut outages = 0u32;
     while !stop.load(Ordering::Acquire) {
+        // While Redis is away, changes only update the counts (so the queue stays short); every counted
+        // room is subscribed once connected.
+        if let Some(rooms) = &rooms {
+            for change in rooms.try_iter() {
+                counts.apply(&change);
+            }
+        }
         let conn = match fresh.take() {
             Some(conn) => conn,
             None => match Connection::open(&link.config.url, IO_TIMEOUT * 4) {
@@ -109,12 +116,6 @@ impl Session<'_> {
     ) -> std::io::Result<()> {
         let Some(link) = link(self.shared) else { return Ok(()) };
         conn.set_read_timeout(ROOM_POLL)?;
-        // Changes made while disconnected only update the counts: every counted room follows.
-        if let Some(rooms) = rooms {
-            for change in rooms.try_iter() {
-                self.counts.apply(&change);
-            }
-        }
         self.out.clear();
         for (nsp, _) in &self.shared.namespaces {
             let main = self.channels.main(nsp);

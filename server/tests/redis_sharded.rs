@@ -32,16 +32,11 @@ fn node_in_mode(redis: &RedisServer, io: IoChoice, mode: SubscriptionMode) -> Te
     TestServer::start(lab(), config)
 }
 
-/// `PUBSUB SHARDNUMSUB <channel>`: how many connections subscribe to it.
-fn shardnumsub(redis: &RedisServer, channel: &str) -> u64 {
-    redis.cli(&["PUBSUB", "SHARDNUMSUB", channel]).get(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
-}
-
 /// Waits until `n` connections subscribe to `channel` (the sharded adapter's server count, for the
 /// namespace's main channel).
 fn wait_for_subscribers(redis: &RedisServer, channel: &str, n: u64) {
     let deadline = Instant::now() + PATIENCE;
-    while shardnumsub(redis, channel) != n {
+    while redis.shardnumsub(channel) != n {
         assert!(Instant::now() < deadline, "{channel} never had {n} subscriber(s)");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -147,11 +142,11 @@ fn a_room_channel_is_followed_while_any_shard_has_the_room() {
     first.wait_closed();
     // The other shard still has q; give a wrong unsubscription time to show.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(shardnumsub(&redis, "socket.io#/#q#"), 1);
+    assert_eq!(redis.shardnumsub("socket.io#/#q#"), 1);
     second.close();
     second.wait_closed();
     wait_for_subscribers(&redis, "socket.io#/#q#", 0);
-    assert_eq!(shardnumsub(&redis, "socket.io#/#"), 1);
+    assert_eq!(redis.shardnumsub("socket.io#/#"), 1);
 }
 
 /// `static` mode: no room channel at all, a one-room broadcast goes on the main channel and still
@@ -169,7 +164,7 @@ fn static_mode_has_no_room_channels_and_dynamic_private_has_socket_channels() {
     b_none.call("op", r#"{"via":"io","to":["r"],"except":[]}"#);
     assert_eq!(hits(&mut a_r).len(), 1);
     assert_eq!(hits(&mut b_none).len(), 0);
-    assert_eq!(shardnumsub(&redis, "socket.io#/#r#"), 0);
+    assert_eq!(redis.shardnumsub("socket.io#/#r#"), 0);
 
     let private = node_in_mode(&redis, IoChoice::Epoll, SubscriptionMode::DynamicPrivate);
     let (_client, sid) = joined(&private, &[]);

@@ -1,9 +1,11 @@
 //! What the sharded subscriber does with one `ClusterAdapter` message `{type, data, uid, nsp}`, as a
 //! Node server's `ClusterAdapter.onMessage` would:
 //!
-//! - its own uid, a namespace other than the channel's or one not defined at start: ignored;
-//! - anything on this node's own channel `<prefix>#<nsp>#<uid>#` is a response: ignored, as this
-//!   node sends no requests of its own in the sharded protocol;
+//! - its own uid, a namespace other than the channel's or one this node does not follow: ignored;
+//! - a response (FETCH_SOCKETS_RESPONSE, SERVER_SIDE_EMIT_RESPONSE, BROADCAST_CLIENT_COUNT,
+//!   BROADCAST_ACK), normally on this node's own channel `<prefix>#<nsp>#<uid>#`: handed to the table
+//!   of this node's pending requests (`super::outgoing`), which ignores ids it does not hold; anything
+//!   else on the own channel is ignored, as Node's `onResponse` does;
 //! - BROADCAST: decoded once, its packet and frames encoded once, pushed to every shard's inbox as a
 //!   broadcast with no origin (exactly like a local `ServerHandle::emit`); with a `requestId`, every
 //!   shard sends it with an ack id, the last to count publishes one BROADCAST_CLIENT_COUNT and each
@@ -12,7 +14,7 @@
 //! - FETCH_SOCKETS: one FETCH_SOCKETS_RESPONSE gathered from every shard;
 //! - SERVER_SIDE_EMIT: the namespace's server-side listener, with an ack answering
 //!   SERVER_SIDE_EMIT_RESPONSE when a `requestId` asks for one;
-//! - heartbeats, ADAPTER_CLOSE and responses on the main channel: ignored.
+//! - heartbeats and ADAPTER_CLOSE: ignored.
 //!
 //! Answers go to the requester's channel `<prefix>#<nsp>#<requester uid>#` through the publisher.
 //! Malformed messages are logged and dropped; nothing here can stop the subscriber.
@@ -29,6 +31,7 @@ use roomcast_engine::cluster::{
 use roomcast_engine::rooms::RoomName;
 
 use super::inbound::{encoded, log_dropped, target_of};
+use super::outgoing::Answer;
 use super::requests::{apply_on_every_shard, emit_with_acks, on_every_shard, Gather};
 use super::wire::AckFormat;
 use super::{sockets, ClusterLink, Outgoing, ServerSideAck};
@@ -42,19 +45,13 @@ pub(super) fn on_message(
     shared: &Shared,
     link: &ClusterLink,
     channels: &ShardedChannels,
-    echo: &OwnEcho,
+    followed: &Followed,
     channel: &[u8],
     payload: &[u8],
 ) {
     let Some((nsp, named)) = channels.parse(channel) else { return };
-    if named == Some(link.uid.as_str()) {
-        return;
-    }
-    let Some(nsp) = shared.namespaces.iter().map(|(name, _)| name).find(|name| &***name == nsp).cloned()
-    else {
-        return;
-    };
-    if echo.is_own(&nsp, payload) {
+    let Some(nsp) = followed.get(nsp) else { return };
+    if followed.is_own_echo(&nsp, payload) {
         return;
     }
     let message = match ShardedMessage::decode(payload) {
@@ -62,6 +59,15 @@ pub(super) fn on_message(
         Err(e) => return log_dropped("sharded message", &nsp, &e),
     };
     if message.uid == link.uid || *message.nsp != *nsp {
+        return;
+    }
+    if message.body.is_response() {
+        if let Some((request_id, answer)) = Answer::from_sharded(message.body) {
+            shared.requests.answer(shared, &request_id, answer);
+        }
+        return;
+    }
+    if named == Some(link.uid.as_str()) {
         return;
     }
     let reply =
@@ -97,6 +103,7 @@ pub(super) fn on_message(
         ShardedBody::ServerSideEmit { request_id, packet } => {
             server_side_emit(shared, link, reply(), request_id, &packet);
         }
+        // Responses were handled above.
         ShardedBody::InitialHeartbeat
         | ShardedBody::Heartbeat
         | ShardedBody::AdapterClose
@@ -107,38 +114,56 @@ pub(super) fn on_message(
     }
 }
 
-/// Recognizes this node's own messages, which Redis hands back on every channel this node follows, by
-/// their last bytes, without decoding them. This node's encoder writes `uid` then `nsp` last (as Node's
-/// does): in JSON `,"uid":"<uid>","nsp":"<nsp>"}`, in msgpack the map entries `uid`, `nsp`. A JSON
-/// message ending so has these as its last top-level members (nothing can follow the closing brace);
-/// the decoded check on `uid` stays for whatever this misses.
-pub(super) struct OwnEcho {
+/// The namespaces the sharded subscriber follows: those defined at start, then each dynamic one once a
+/// shard created it. With each, the last bytes that mark this node's own messages, which Redis hands
+/// back on every channel this node follows, so they are dropped without decoding. This node's encoder
+/// writes `uid` then `nsp` last (as Node's does): in JSON `,"uid":"<uid>","nsp":"<nsp>"}`, in msgpack
+/// the map entries `uid`, `nsp`. A JSON message ending so has these as its last top-level members
+/// (nothing can follow the closing brace); the decoded check on `uid` stays for whatever this misses.
+pub(super) struct Followed {
+    uid: String,
     /// Per namespace: the JSON and the msgpack ending.
     endings: Vec<(Arc<str>, Bytes, Bytes)>,
 }
 
-impl OwnEcho {
-    pub(super) fn new(uid: &str, namespaces: &[Arc<str>]) -> OwnEcho {
-        let endings = namespaces
-            .iter()
-            .map(|nsp| {
-                let tail = Value::Map(vec![
-                    ("uid".to_owned(), Value::str(uid)),
-                    ("nsp".to_owned(), Value::str(&**nsp)),
-                ]);
-                let mut json = value_to_json(&tail).to_vec();
-                if let Some(open) = json.first_mut() {
-                    *open = b',';
-                }
-                // A two-entry map is one byte of header (fixmap 0x82), then the entries.
-                let msgpack = msgpack::to_bytes(&tail).slice(1..);
-                (nsp.clone(), Bytes::from(json), msgpack)
-            })
-            .collect();
-        OwnEcho { endings }
+impl Followed {
+    pub(super) fn new(uid: &str, namespaces: &[Arc<str>]) -> Followed {
+        let mut followed = Followed { uid: uid.to_owned(), endings: Vec::new() };
+        for nsp in namespaces {
+            followed.add(nsp.clone());
+        }
+        followed
     }
 
-    fn is_own(&self, nsp: &str, payload: &[u8]) -> bool {
+    /// Follows `nsp` too; `false` if it already did.
+    pub(super) fn add(&mut self, nsp: Arc<str>) -> bool {
+        if self.get(&nsp).is_some() {
+            return false;
+        }
+        let tail = Value::Map(vec![
+            ("uid".to_owned(), Value::str(&self.uid)),
+            ("nsp".to_owned(), Value::str(&*nsp)),
+        ]);
+        let mut json = value_to_json(&tail).to_vec();
+        if let Some(open) = json.first_mut() {
+            *open = b',';
+        }
+        // A two-entry map is one byte of header (fixmap 0x82), then the entries.
+        let msgpack = msgpack::to_bytes(&tail).slice(1..);
+        self.endings.push((nsp, Bytes::from(json), msgpack));
+        true
+    }
+
+    /// Every namespace followed, in the order they were added.
+    pub(super) fn names(&self) -> impl Iterator<Item = &Arc<str>> + '_ {
+        self.endings.iter().map(|(name, ..)| name)
+    }
+
+    fn get(&self, nsp: &str) -> Option<Arc<str>> {
+        self.endings.iter().find(|(name, ..)| &**name == nsp).map(|(name, ..)| name.clone())
+    }
+
+    fn is_own_echo(&self, nsp: &str, payload: &[u8]) -> bool {
         let Some((_, json, msgpack)) = self.endings.iter().find(|(name, ..)| &**name == nsp) else {
             return false;
         };
@@ -229,7 +254,10 @@ fn server_side_emit(
     request_id: Option<String>,
     data: &Value,
 ) {
-    let Some((_, def)) = shared.namespaces.iter().find(|(name, _)| *name == reply.nsp) else { return };
+    let nsp = &*reply.nsp;
+    let defined = shared.namespaces.iter().find(|(name, _)| &**name == nsp).map(|(_, def)| def);
+    let dynamic = || shared.dynamic.iter().find(|(matches, _)| matches(nsp)).map(|(_, def)| def);
+    let Some(def) = defined.or_else(dynamic) else { return };
     let Some(listener) = def.server_side_listener.clone() else { return };
     let (event, args) = match event_args(data) {
         Ok(parts) => parts,
@@ -252,7 +280,8 @@ mod tests {
 
     #[test]
     fn own_messages_are_known_by_their_ending_in_json_and_msgpack() {
-        let echo = OwnEcho::new("99fb7ac32675bdc5", &[Arc::from("/"), Arc::from("/admin")]);
+        let mut echo = Followed::new("99fb7ac32675bdc5", &[Arc::from("/")]);
+        assert!(echo.add(Arc::from("/admin")) && !echo.add(Arc::from("/admin")));
         let message = |uid: &str, nsp: &str, data: Value| {
             let packet = AdapterPacket { packet_type: 2, data, nsp: None };
             let body = ShardedBody::Broadcast { packet, opts: BroadcastOpts::default(), request_id: None };
@@ -261,11 +290,11 @@ mod tests {
         let text = Value::Array(vec![Value::str("a")]);
         let binary = Value::Array(vec![Value::str("a"), Value::Bin(Bytes::from_static(&[1, 2]))]);
         for data in [text, binary] {
-            assert!(echo.is_own("/", &message("99fb7ac32675bdc5", "/", data.clone())));
-            assert!(echo.is_own("/admin", &message("99fb7ac32675bdc5", "/admin", data.clone())));
-            assert!(!echo.is_own("/", &message("0123456789abcdef", "/", data.clone())));
-            assert!(!echo.is_own("/", &message("99fb7ac32675bdc5", "/admin", data.clone())));
-            assert!(!echo.is_own("/other", &message("99fb7ac32675bdc5", "/other", data)));
+            assert!(echo.is_own_echo("/", &message("99fb7ac32675bdc5", "/", data.clone())));
+            assert!(echo.is_own_echo("/admin", &message("99fb7ac32675bdc5", "/admin", data.clone())));
+            assert!(!echo.is_own_echo("/", &message("0123456789abcdef", "/", data.clone())));
+            assert!(!echo.is_own_echo("/", &message("99fb7ac32675bdc5", "/admin", data.clone())));
+            assert!(!echo.is_own_echo("/other", &message("99fb7ac32675bdc5", "/other", data)));
         }
     }
 }

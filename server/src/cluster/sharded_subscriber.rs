@@ -2,14 +2,16 @@
 //! kept alive and resubscribed, like [`super::subscriber`] for the classic adapter.
 //!
 //! It subscribes (`SSUBSCRIBE`, one channel per command as the Node adapter does), for every namespace
-//! defined at start, to the namespace's main channel `<prefix>#<nsp>#` (so Node servers count this node
-//! in `PUBSUB SHARDNUMSUB`) and to this node's own `<prefix>#<nsp>#<uid>#`; in the `dynamic` modes, to
-//! `<prefix>#<nsp>#<room>#` while any shard has the room ([`super::sharded_rooms`]). Pushes arrive as
-//! RESP2 `smessage` arrays and are handled on this thread ([`super::sharded_inbound`]).
+//! defined at start and every dynamic one once a shard created it, to the namespace's main channel
+//! `<prefix>#<nsp>#` (so Node servers count this node in `PUBSUB SHARDNUMSUB`, and this node's own
+//! requests count it in their `SPUBLISH` reply) and to this node's own `<prefix>#<nsp>#<uid>#`, where
+//! answers to its requests arrive; in the `dynamic` modes, to `<prefix>#<nsp>#<room>#` while any shard
+//! has the room ([`super::sharded_rooms`]). Pushes arrive as RESP2 `smessage` arrays and are handled on
+//! this thread ([`super::sharded_inbound`]).
 //!
-//! Room changes are read between replies: the read timeout is [`ROOM_POLL`], so a room created on a
-//! shard is subscribed within about that plus a round trip. As with Node, a broadcast published to a
-//! room's channel before the subscription is in place is not received.
+//! Room changes and new dynamic namespaces are looked at between replies: the read timeout is
+//! [`ROOM_POLL`], so either is subscribed within about that plus a round trip. As with Node, a
+//! broadcast published to a room's channel before the subscription is in place is not received.
 //!
 //! Liveness and reconnection as in the classic subscriber: `PING` after [`PING_AFTER`] of silence, the
 //! connection is dead after [`DEAD_AFTER`]; it reconnects with backoff and subscribes again, room
@@ -23,9 +25,9 @@ use crossbeam_channel::Receiver;
 use roomcast_engine::cluster::ShardedChannels;
 
 use super::resp::{write_command, Connection, Reply};
-use super::sharded_inbound::OwnEcho;
+use super::sharded_inbound::Followed;
 use super::sharded_rooms::{RoomChange, RoomCounts, Subscription};
-use super::{link, sharded_inbound, sleep_unless_stopped, Backoff, IO_TIMEOUT};
+use super::{link, sharded_inbound, sleep_unless_stopped, Backoff, ClusterLink, IO_TIMEOUT};
 use crate::shard::shared::Shared;
 
 /// How long one read waits before room changes are looked at again.
@@ -47,7 +49,9 @@ pub(super) fn run(
     let channels = ShardedChannels::new(link.config.key_prefix.clone());
     let mut counts = RoomCounts::default();
     let namespaces: Vec<Arc<str>> = shared.namespaces.iter().map(|(name, _)| name.clone()).collect();
-    let echo = OwnEcho::new(&link.uid, &namespaces);
+    let mut followed = Followed::new(&link.uid, &namespaces);
+    // Dynamic namespaces already followed (`ClusterLink::dynamic_namespaces` lists them in order).
+    let mut dynamic_seen = 0;
     let mut fresh = Some(conn);
     let mut backoff = Backoff::default();
     let mut outages = 0u32;
@@ -77,7 +81,8 @@ pub(super) fn run(
         let mut session = Session {
             shared: &shared,
             channels: &channels,
-            echo: &echo,
+            followed: &mut followed,
+            dynamic_seen: &mut dynamic_seen,
             counts: &mut counts,
             out: Vec::new(),
         };
@@ -100,7 +105,8 @@ pub(super) fn run(
 struct Session<'a> {
     shared: &'a Shared,
     channels: &'a ShardedChannels,
-    echo: &'a OwnEcho,
+    followed: &'a mut Followed,
+    dynamic_seen: &'a mut usize,
     counts: &'a mut RoomCounts,
     out: Vec<u8>,
 }
@@ -117,12 +123,9 @@ impl Session<'_> {
         let Some(link) = link(self.shared) else { return Ok(()) };
         conn.set_read_timeout(ROOM_POLL)?;
         self.out.clear();
-        for (nsp, _) in &self.shared.namespaces {
-            let main = self.channels.main(nsp);
-            let own = self.channels.node(nsp, &link.uid);
-            for channel in [main, own] {
-                write_command(&mut self.out, &[b"SSUBSCRIBE", channel.as_bytes()]);
-            }
+        self.follow_created_namespaces(link);
+        for nsp in self.followed.names() {
+            subscribe_namespace(&mut self.out, self.channels, nsp, &link.uid);
         }
         for (nsp, room) in self.counts.rooms() {
             write_command(&mut self.out, &[b"SSUBSCRIBE", self.channels.room(nsp, room).as_bytes()]);
@@ -132,8 +135,15 @@ impl Session<'_> {
         let mut pinged = false;
         let mut subscribed = false;
         while !stop.load(Ordering::Acquire) {
+            self.out.clear();
+            for nsp in self.follow_created_namespaces(link) {
+                subscribe_namespace(&mut self.out, self.channels, &nsp, &link.uid);
+            }
             if let Some(rooms) = rooms {
-                self.follow_rooms(&mut conn, rooms)?;
+                self.follow_rooms(rooms);
+            }
+            if !self.out.is_empty() {
+                conn.write_all(&self.out)?;
             }
             let Some(reply) = conn.read_reply()? else {
                 let silent = heard.elapsed();
@@ -163,7 +173,7 @@ impl Session<'_> {
                             self.shared,
                             link,
                             self.channels,
-                            self.echo,
+                            self.followed,
                             channel,
                             payload,
                         );
@@ -179,10 +189,16 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Applies the shards' room changes: subscribes to a room's channel on its first shard, and
-    /// unsubscribes on its last.
-    fn follow_rooms(&mut self, conn: &mut Connection, rooms: &Receiver<RoomChange>) -> std::io::Result<()> {
-        self.out.clear();
+    /// Follows the dynamic namespaces shards created since the last look; returns them.
+    fn follow_created_namespaces(&mut self, link: &ClusterLink) -> Vec<Arc<str>> {
+        let created = link.dynamic_namespaces(*self.dynamic_seen);
+        *self.dynamic_seen += created.len();
+        created.into_iter().filter(|nsp| self.followed.add(nsp.clone())).collect()
+    }
+
+    /// Writes the subscriptions the shards' room changes ask for: a room's channel on its first shard,
+    /// and unsubscribing on its last.
+    fn follow_rooms(&mut self, rooms: &Receiver<RoomChange>) {
         for change in rooms.try_iter() {
             let command: &[u8] = match self.counts.apply(&change) {
                 Subscription::Subscribe => b"SSUBSCRIBE",
@@ -192,9 +208,13 @@ impl Session<'_> {
             let channel = self.channels.room(&change.nsp, change.room.as_str());
             write_command(&mut self.out, &[command, channel.as_bytes()]);
         }
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        conn.write_all(&self.out)
+    }
+}
+
+/// Writes the subscriptions of a Node server of the sharded adapter for one namespace: its main
+/// channel and this node's own.
+fn subscribe_namespace(out: &mut Vec<u8>, channels: &ShardedChannels, nsp: &str, uid: &str) {
+    for channel in [channels.main(nsp), channels.node(nsp, uid)] {
+        write_command(out, &[b"SSUBSCRIBE", channel.as_bytes()]);
     }
 }

@@ -51,8 +51,9 @@ impl Wire {
         }
     }
 
-    /// The message for a request of this server (`uid`) to the other servers of `nsp`, and its channel.
-    /// `None` if this protocol does not carry it.
+    /// The message for a request of this server (`uid`) to the other servers of `nsp`, and its channel:
+    /// the classic request channel, or the sharded main channel. `None` if this protocol does not carry
+    /// it (`allRooms` in the sharded one).
     pub(crate) fn encode_request(
         &self,
         uid: &str,
@@ -62,7 +63,10 @@ impl Wire {
     ) -> Option<(String, Bytes)> {
         match self {
             Wire::Classic(channels) => Some((channels.request(nsp), query.classic(uid, request_id).encode())),
-            Wire::Sharded { .. } => None,
+            Wire::Sharded { channels, mode } => {
+                let message = query.sharded(uid, nsp, request_id)?;
+                Some((message.publish_channel(channels, *mode), message.encode()))
+            }
         }
     }
 }

@@ -272,9 +272,8 @@ impl ShardCore {
         let index = self.nsps.len() as u32;
         self.nsp_index.insert(name.clone(), index);
         let mut namespace = NspShard::new(name, def);
-        // Room channels follow the namespaces the subscriber serves: those defined at start.
-        let defined = self.shared.namespaces.iter().any(|(n, _)| *n == namespace.name);
-        if defined && self.shared.cluster.as_ref().is_some_and(|c| c.rooms.is_some()) {
+        // The sharded subscriber follows every namespace (dynamic ones once created) and their rooms.
+        if self.shared.cluster.as_ref().is_some_and(|c| c.rooms.is_some()) {
             namespace.rooms.set_events_enabled(true);
             namespace.cluster_rooms = Some(Default::default());
         }

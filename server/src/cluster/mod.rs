@@ -18,6 +18,10 @@
 //! ([`sharded_subscriber`], [`sharded_inbound`]) on `SSUBSCRIBE`d channels, following per-room channels
 //! while any shard has the room ([`sharded_rooms`]).
 //!
+//! This server's own requests ([`outgoing`]: `fetchSockets`, `serverSideEmit`, broadcast with acks, …)
+//! leave through the publisher in either protocol; their answers come back through the subscriber into
+//! a pending-request table, and each caller's callback runs on the shard that asked.
+//!
 //! Both reconnect with backoff, forever, once the server runs; the subscriber resubscribes. Redis
 //! pub/sub is at-most-once: what is published while a connection is down is lost (see the design note).
 //!

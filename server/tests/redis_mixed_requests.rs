@@ -57,7 +57,8 @@ fn fetch(node: &TestServer, room: &'static str) -> ClusterSockets {
             let _ = tx.send(found);
         })
     });
-    rx.recv_timeout(PATIENCE).unwrap().unwrap()
+    let found = rx.recv_timeout(PATIENCE).expect("fetch_cluster_sockets never called back");
+    found.unwrap_or_else(|e| panic!("fetch of {room}: {e}; came: {:?}", e.partial))
 }
 
 fn remote_rooms(found: &ClusterSockets) -> Vec<(String, Vec<String>)> {

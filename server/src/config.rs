@@ -13,6 +13,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 pub use crate::cluster::resp::RedisUrl;
+pub use roomcast_engine::cluster::SubscriptionMode;
 
 /// Which I/O backend the shards use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -96,9 +97,15 @@ pub struct Options {
     #[arg(long, env = "ROOMCAST_REDIS")]
     pub redis: Option<String>,
     /// Speak the sharded adapter (`createShardedAdapter`, SSUBSCRIBE/SPUBLISH, Redis 7+) instead of the
-    /// classic one. Not implemented yet: refused with an error. [default: false]
+    /// classic one; every node of the cluster must use the same. Emitters are not heard in this mode
+    /// (`@socket.io/redis-emitter` speaks the classic protocol only). [default: false]
     #[arg(long, env = "ROOMCAST_REDIS_SHARDED", num_args = 0..=1, default_missing_value = "true")]
     pub redis_sharded: Option<bool>,
+    /// The sharded adapter's `subscriptionMode`: `static` (two channels per namespace), `dynamic`
+    /// (also one channel per public room) or `dynamic-private` (one per room, socket ids included).
+    /// Must match the other nodes. [default: dynamic]
+    #[arg(long, env = "ROOMCAST_REDIS_SUBSCRIPTION_MODE")]
+    pub redis_subscription_mode: Option<String>,
     /// Channel prefix, the adapter's `key` option. [default: socket.io]
     #[arg(long, env = "ROOMCAST_REDIS_KEY_PREFIX")]
     pub redis_key_prefix: Option<String>,
@@ -140,6 +147,8 @@ pub struct RedisConfig {
     pub url: RedisUrl,
     /// The sharded adapter's protocol instead of the classic one.
     pub sharded: bool,
+    /// Which rooms get their own channel in the sharded protocol (`subscriptionMode`).
+    pub subscription_mode: SubscriptionMode,
     /// The channel prefix (`key` / `channelPrefix`), `socket.io` as in both Node adapters.
     pub key_prefix: String,
     /// 5 s, the Node adapter's `requestsTimeout`: how long this server's own requests wait for answers.
@@ -155,6 +164,7 @@ impl RedisConfig {
         RedisConfig {
             url,
             sharded: false,
+            subscription_mode: SubscriptionMode::Dynamic,
             key_prefix: "socket.io".to_owned(),
             requests_timeout: Duration::from_millis(5_000),
             retry: RedisRetry::Attempts(10),
@@ -298,6 +308,19 @@ impl Options {
                     let invalid = |why| ConfigError::Invalid { field: "redis", why };
                     let mut redis = RedisConfig::new(url.parse().map_err(invalid)?);
                     redis.sharded = self.redis_sharded.or(file.redis_sharded).unwrap_or(false);
+                    if let Some(mode) = self.redis_subscription_mode.or(file.redis_subscription_mode) {
+                        redis.subscription_mode = match mode.as_str() {
+                            "static" => SubscriptionMode::Static,
+                            "dynamic" => SubscriptionMode::Dynamic,
+                            "dynamic-private" => SubscriptionMode::DynamicPrivate,
+                            _ => {
+                                return Err(ConfigError::Invalid {
+                                    field: "redis-subscription-mode",
+                                    why: "expected static, dynamic or dynamic-private",
+                                })
+                            }
+                        };
+                    }
                     if let Some(prefix) = self.redis_key_prefix.or(file.redis_key_prefix) {
                         redis.key_prefix = prefix;
                     }
@@ -342,12 +365,6 @@ impl Config {
             }
             if redis.requests_timeout.is_zero() {
                 return invalid("redis-requests-timeout", "must be positive");
-            }
-            if redis.sharded {
-                return invalid(
-                    "redis-sharded",
-                    "the sharded adapter is not implemented yet (use the classic one)",
-                );
             }
         }
         Ok(())
@@ -407,9 +424,16 @@ mod tests {
         assert!(err.to_string().contains("redis"), "{err}");
         let err = parse(&["--redis", "redis://x", "--redis-retry", "often"]).resolve(Options::default());
         assert!(err.unwrap_err().to_string().contains("redis-retry"));
-        let err =
-            parse(&["--redis", "redis://x", "--redis-sharded"]).resolve(Options::default()).unwrap_err();
-        assert!(err.to_string().contains("not implemented"), "{err}");
+        let sharded =
+            parse(&["--redis", "redis://x", "--redis-sharded", "--redis-subscription-mode", "static"])
+                .resolve(Options::default())
+                .unwrap()
+                .redis
+                .unwrap();
+        assert_eq!((sharded.sharded, sharded.subscription_mode), (true, SubscriptionMode::Static));
+        let err = parse(&["--redis", "redis://x", "--redis-subscription-mode", "often"])
+            .resolve(Options::default());
+        assert!(err.unwrap_err().to_string().contains("redis-subscription-mode"));
     }
 
     #[test]

@@ -13,34 +13,14 @@ mod node;
 mod redis_server;
 mod support;
 
-use std::collections::HashMap;
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use node::{cluster_dir, node_modules_ready};
+use node::run_scenario;
 use redis_server::RedisServer;
 use roomcast_server::api::{Arg, ServerHandle};
 use roomcast_server::config::{IoChoice, RedisConfig};
 use serde_json::{json, Value};
 use support::*;
-
-/// Runs the scenario; returns its facts by step name.
-fn run_scenario(roomcast: &str, redis: &str) -> HashMap<String, Value> {
-    node_modules_ready();
-    let out = Command::new("timeout")
-        .args(["40", "node", "mixed.mjs", roomcast, redis])
-        .current_dir(cluster_dir())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "mixed.mjs failed ({}):\n{stdout}\n{stderr}", out.status);
-    stdout
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .map(|fact| (fact["step"].as_str().unwrap().to_owned(), fact))
-        .collect()
-}
 
 #[test]
 fn node_and_roomcast_nodes_share_broadcasts_requests_and_the_emitter() {
@@ -63,7 +43,7 @@ fn node_and_roomcast_nodes_share_broadcasts_requests_and_the_emitter() {
     config.redis = Some(RedisConfig::new(redis.url().parse().unwrap()));
     let node = TestServer::start(server, config);
     handle.set(node.handle()).unwrap();
-    let facts = run_scenario(&format!("http://{}", node.addr), &redis.url());
+    let facts = run_scenario("mixed.mjs", &[&format!("http://{}", node.addr), &redis.url()]);
 
     let got = |step: &str| -> Value {
         facts.get(step).unwrap_or_else(|| panic!("no fact for {step}: {facts:?}"))["got"].clone()

@@ -3,7 +3,8 @@
 //! (`tests/cluster/requests.mjs`, with real `socket.io-client`s): `fetch_cluster_sockets`,
 //! `sockets_join`/`sockets_leave`/`disconnect_sockets`, `fetch_cluster_rooms`, `server_side_emit` with
 //! and without ack (and the Node server's own server-side emit back), and a broadcast with acks whose
-//! answers come from clients of both servers.
+//! answers come from clients of both servers. Once with the classic adapter on both sides, once with
+//! the sharded one (`--redis-sharded`, Node's `createShardedAdapter`); each on both I/O backends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "cluster/lab.rs"]
@@ -19,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use node::NodeScenario;
-use redis_server::RedisServer;
+use redis_server::{Protocol, RedisServer};
 use roomcast_server::api::{Arg, ClusterResult, ClusterSockets, Ctx};
 use roomcast_server::config::{IoChoice, RedisConfig};
 use serde_json::{json, Value};
@@ -56,7 +57,8 @@ fn fetch(node: &TestServer, room: &'static str) -> ClusterSockets {
             let _ = tx.send(found);
         })
     });
-    rx.recv_timeout(PATIENCE).unwrap().unwrap()
+    let found = rx.recv_timeout(PATIENCE).expect("fetch_cluster_sockets never called back");
+    found.unwrap_or_else(|e| panic!("fetch of {room}: {e}; came: {:?}", e.partial))
 }
 
 fn remote_rooms(found: &ClusterSockets) -> Vec<(String, Vec<String>)> {
@@ -83,7 +85,7 @@ fn run(node: &TestServer, f: impl FnOnce(&mut Ctx<'_>) + Send + 'static) {
     .unwrap();
 }
 
-fn roomcast_originates_every_request_towards_a_node_server(io: IoChoice) {
+fn roomcast_originates_every_request_towards_a_node_server(io: IoChoice, protocol: Protocol) {
     let redis = RedisServer::start();
     let (pongs_tx, pongs) = mpsc::channel();
     let pongs_tx = Mutex::new(pongs_tx);
@@ -94,9 +96,12 @@ fn roomcast_originates_every_request_towards_a_node_server(io: IoChoice) {
         }
     });
     let mut config = config(io, 2);
-    config.redis = Some(RedisConfig::new(redis.url().parse().unwrap()));
+    let mut cluster = RedisConfig::new(redis.url().parse().unwrap());
+    cluster.sharded = protocol == Protocol::Sharded;
+    config.redis = Some(cluster);
     let rc = TestServer::start(server, config);
-    let scenario = NodeScenario::start("requests.mjs", &[&redis.url()]);
+    let script_protocol = if protocol == Protocol::Sharded { "sharded" } else { "classic" };
+    let scenario = NodeScenario::start("requests.mjs", &[&redis.url(), script_protocol]);
     let ready = scenario.fact(PATIENCE, |f| f["ready"] == true);
     assert_eq!(ready["serverCount"], 2, "{ready}");
     let (node_r, node) =
@@ -119,20 +124,25 @@ fn roomcast_originates_every_request_towards_a_node_server(io: IoChoice) {
     let found = fetch(&rc, "j");
     assert_eq!(found.local.len(), 1);
     assert_eq!(found.remote.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [node_r.as_str()]);
+    protocol.wait_for_room(&redis, "/", "j", 2);
     rc.handle().emit("/", &["j"], &[], "hit", &[Arg::str("joined")]);
     let hit = scenario.fact(PATIENCE, |f| f["event"] == "hit");
     assert_eq!(hit, json!({"client": "node_r", "event": "hit", "args": ["joined"]}));
     assert_eq!(rc_r.expect_event("hit").str_arg(0), "joined");
 
-    // allRooms, over both servers.
+    // allRooms, over both servers (the sharded protocol has no such request: this server's rooms).
     let rx = on_shard0(&rc, |cx, tx| {
         cx.fetch_cluster_rooms("/", move |_, rooms| {
             let _ = tx.send(rooms.map_err(|e| e.to_string()));
         })
     });
     let rooms = rx.recv_timeout(PATIENCE).unwrap().unwrap();
-    for room in ["r", "j", node_r.as_str(), node.as_str(), rc_r_sid.as_str()] {
+    for room in ["r", "j", rc_r_sid.as_str()] {
         assert!(rooms.iter().any(|r| r == room), "{room} missing from {rooms:?}");
+    }
+    for room in [node_r.as_str(), node.as_str()] {
+        let listed = rooms.iter().any(|r| r == room);
+        assert_eq!(listed, protocol == Protocol::Classic, "{room} in {rooms:?} ({protocol:?})");
     }
 
     // serverSideEmit with ack: one answer, from the Node server; without ack: Node pongs back.
@@ -176,4 +186,4 @@ fn roomcast_originates_every_request_towards_a_node_server(io: IoChoice) {
     assert_eq!(fetch(&rc, "r").remote.len(), 0);
 }
 
-on_both_backends!(roomcast_originates_every_request_towards_a_node_server);
+in_both_protocols!(roomcast_originates_every_request_towards_a_node_server);

@@ -1,4 +1,5 @@
-//! Requests a Roomcast node makes of the other nodes of a Redis cluster (classic adapter protocol):
+//! Requests a Roomcast node makes of the other nodes of a Redis cluster, in both adapter protocols
+//! (classic, and sharded with `--redis-sharded`; each test runs in both, on both I/O backends):
 //! `fetch_cluster_sockets`, `fetch_cluster_rooms`, `sockets_join`/`sockets_leave`/`disconnect_sockets`
 //! reaching the other node, `server_side_emit` with and without ack, broadcast with acks counting the
 //! clients of both nodes, and the timeouts when a node stops answering (an error, never a hang). Also
@@ -17,21 +18,33 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis_server::RedisServer;
+use redis_server::{Protocol, RedisServer};
 use roomcast_server::api::{Arg, ClusterResult, Ctx, Server};
 use roomcast_server::config::{IoChoice, RedisConfig};
 use support::*;
 
-fn node_with(redis: &RedisServer, io: IoChoice, server: Server, requests_timeout: Duration) -> TestServer {
+fn node_with(
+    redis: &RedisServer,
+    io: IoChoice,
+    protocol: Protocol,
+    server: Server,
+    requests_timeout: Duration,
+) -> TestServer {
     let mut config = config(io, 2);
     let mut redis_config = RedisConfig::new(redis.url().parse().unwrap());
     redis_config.requests_timeout = requests_timeout;
+    redis_config.sharded = protocol == Protocol::Sharded;
     config.redis = Some(redis_config);
     TestServer::start(server, config)
 }
 
 /// A lab node whose `/` answers other servers' `ask` (n → 2n) and reports their `ping`s on `pings`.
-fn answering_node(redis: &RedisServer, io: IoChoice, pings: Sender<String>) -> TestServer {
+fn answering_node(
+    redis: &RedisServer,
+    io: IoChoice,
+    protocol: Protocol,
+    pings: Sender<String>,
+) -> TestServer {
     let mut server = lab::lab();
     let pings = Mutex::new(pings);
     server.namespace("/").on_server_side_emit(move |event, args, ack| match (event, ack) {
@@ -44,7 +57,7 @@ fn answering_node(redis: &RedisServer, io: IoChoice, pings: Sender<String>) -> T
         }
         _ => {}
     });
-    node_with(redis, io, server, Duration::from_secs(5))
+    node_with(redis, io, protocol, server, Duration::from_secs(5))
 }
 
 fn joined(node: &TestServer, rooms: &[&str]) -> (Client, String) {
@@ -117,11 +130,12 @@ fn fetch(node: &TestServer, room: &str) -> ClusterResult<Found> {
     }
 }
 
-fn fetch_sockets_and_all_rooms_gather_both_nodes(io: IoChoice) {
+fn fetch_sockets_and_all_rooms_gather_both_nodes(io: IoChoice, protocol: Protocol) {
     let redis = RedisServer::start();
     let (pings, _) = mpsc::channel();
-    let (a, b) = (answering_node(&redis, io, pings.clone()), answering_node(&redis, io, pings));
-    redis.wait_for_servers(2);
+    let (a, b) =
+        (answering_node(&redis, io, protocol, pings.clone()), answering_node(&redis, io, protocol, pings));
+    protocol.wait_for_servers(&redis, "/", 2);
     let (_a_r, a_r) = joined(&a, &["r"]);
     let (_b_r, b_r) = joined(&b, &["r", "x"]);
     let (_b_none, _) = joined(&b, &[]);
@@ -140,17 +154,25 @@ fn fetch_sockets_and_all_rooms_gather_both_nodes(io: IoChoice) {
         })
     });
     let rooms = rx.recv_timeout(PATIENCE).unwrap().unwrap();
-    for room in ["r", "x", a_r.as_str(), b_r.as_str()] {
-        assert!(rooms.iter().any(|r| r == room), "{room} missing from {rooms:?}");
-    }
     assert_eq!(rooms.iter().filter(|r| *r == "r").count(), 1, "{rooms:?}");
+    match protocol {
+        Protocol::Classic => {
+            for room in ["r", "x", a_r.as_str(), b_r.as_str()] {
+                assert!(rooms.iter().any(|r| r == room), "{room} missing from {rooms:?}");
+            }
+        }
+        // The sharded protocol has no ALL_ROOMS request (Node's sharded adapter neither): this node's
+        // rooms only, at once.
+        Protocol::Sharded => assert_eq!(sorted(rooms), sorted(vec![a_r, "r".into()])),
+    }
 }
 
-fn join_leave_and_disconnect_from_one_node_reach_the_other(io: IoChoice) {
+fn join_leave_and_disconnect_from_one_node_reach_the_other(io: IoChoice, protocol: Protocol) {
     let redis = RedisServer::start();
     let (pings, _) = mpsc::channel();
-    let (a, b) = (answering_node(&redis, io, pings.clone()), answering_node(&redis, io, pings));
-    redis.wait_for_servers(2);
+    let (a, b) =
+        (answering_node(&redis, io, protocol, pings.clone()), answering_node(&redis, io, protocol, pings));
+    protocol.wait_for_servers(&redis, "/", 2);
     let (mut a_r, a_r_sid) = joined(&a, &["r"]);
     let (mut b_r, b_r_sid) = joined(&b, &["r"]);
     let (mut b_other, _) = joined(&b, &[]);
@@ -164,6 +186,7 @@ fn join_leave_and_disconnect_from_one_node_reach_the_other(io: IoChoice) {
     .unwrap();
     let (_, remote) = fetch(&a, "j").unwrap();
     assert_eq!(remote, [(b_r_sid.clone(), sorted(vec![b_r_sid.clone(), "j".into(), "r".into()]))]);
+    protocol.wait_for_room(&redis, "/", "j", 2);
     a.handle().emit("/", &["j"], &[], "hit", &[Arg::str("j")]);
     assert_eq!(b_r.expect_event("hit").str_arg(0), "j");
     assert_eq!(a_r.expect_event("hit").str_arg(0), "j");
@@ -200,12 +223,13 @@ fn join_leave_and_disconnect_from_one_node_reach_the_other(io: IoChoice) {
     b_other.call("join", "\"still-here\"");
 }
 
-fn server_side_emit_reaches_the_other_node_and_gathers_its_ack(io: IoChoice) {
+fn server_side_emit_reaches_the_other_node_and_gathers_its_ack(io: IoChoice, protocol: Protocol) {
     let redis = RedisServer::start();
     let (a_pings, a_heard) = mpsc::channel();
     let (b_pings, b_heard) = mpsc::channel();
-    let (a, _b) = (answering_node(&redis, io, a_pings), answering_node(&redis, io, b_pings));
-    redis.wait_for_servers(2);
+    let (a, _b) =
+        (answering_node(&redis, io, protocol, a_pings), answering_node(&redis, io, protocol, b_pings));
+    protocol.wait_for_servers(&redis, "/", 2);
 
     a.handle().server_side_emit("/", "ping", &[Arg::json("7").unwrap()]);
     assert_eq!(b_heard.recv_timeout(PATIENCE).unwrap(), "7");
@@ -220,11 +244,12 @@ fn server_side_emit_reaches_the_other_node_and_gathers_its_ack(io: IoChoice) {
 }
 
 /// A broadcast with acks from A is counted by both nodes; every client's ack comes back to A.
-fn broadcast_with_ack_counts_the_clients_of_both_nodes(io: IoChoice) {
+fn broadcast_with_ack_counts_the_clients_of_both_nodes(io: IoChoice, protocol: Protocol) {
     let redis = RedisServer::start();
     let (pings, _) = mpsc::channel();
-    let (a, b) = (answering_node(&redis, io, pings.clone()), answering_node(&redis, io, pings));
-    redis.wait_for_servers(2);
+    let (a, b) =
+        (answering_node(&redis, io, protocol, pings.clone()), answering_node(&redis, io, protocol, pings));
+    protocol.wait_for_servers(&redis, "/", 2);
     let mut clients = vec![
         ("a1", joined(&a, &["q"]).0),
         ("a2", joined(&a, &[]).0),
@@ -289,23 +314,27 @@ fn broadcast_with_ack_counts_the_clients_of_both_nodes(io: IoChoice) {
     assert!(started.elapsed() >= Duration::from_millis(450), "{:?}", started.elapsed());
 }
 
-/// A connection that subscribes to `/`'s request channel and never answers: a node that hangs.
-fn silent_node(redis: &RedisServer) -> TcpStream {
+/// A connection that subscribes to the channel of `/`'s requests and never answers: a node that hangs.
+fn silent_node(redis: &RedisServer, protocol: Protocol) -> TcpStream {
     let mut conn = TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
-    let channel = "socket.io-request#/#";
-    write!(conn, "*2\r\n$9\r\nSUBSCRIBE\r\n${}\r\n{channel}\r\n", channel.len()).unwrap();
+    let command = match protocol {
+        Protocol::Classic => "SUBSCRIBE",
+        Protocol::Sharded => "SSUBSCRIBE",
+    };
+    let channel = protocol.servers_channel("/");
+    write!(conn, "*2\r\n${}\r\n{command}\r\n${}\r\n{channel}\r\n", command.len(), channel.len()).unwrap();
     conn
 }
 
-fn requests_time_out_with_what_came_when_a_node_stops_answering(io: IoChoice) {
+fn requests_time_out_with_what_came_when_a_node_stops_answering(io: IoChoice, protocol: Protocol) {
     let mut redis = RedisServer::start();
     let (pings, _) = mpsc::channel();
-    let a = node_with(&redis, io, lab::lab(), Duration::from_millis(600));
-    let _b = answering_node(&redis, io, pings);
-    redis.wait_for_servers(2);
+    let a = node_with(&redis, io, protocol, lab::lab(), Duration::from_millis(600));
+    let _b = answering_node(&redis, io, protocol, pings);
+    protocol.wait_for_servers(&redis, "/", 2);
     let (_b_r, b_r) = joined(&_b, &["r"]);
-    let _silent = silent_node(&redis);
-    redis.wait_for_servers(3);
+    let _silent = silent_node(&redis, protocol);
+    protocol.wait_for_servers(&redis, "/", 3);
 
     let started = Instant::now();
     let err = fetch(&a, "r").unwrap_err();
@@ -324,7 +353,7 @@ fn requests_time_out_with_what_came_when_a_node_stops_answering(io: IoChoice) {
 
     // Once the silent node is gone, the same request completes without waiting.
     drop(_silent);
-    redis.wait_for_servers(2);
+    protocol.wait_for_servers(&redis, "/", 2);
     let started = Instant::now();
     assert!(fetch(&a, "r").is_ok());
     assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
@@ -339,7 +368,7 @@ fn requests_time_out_with_what_came_when_a_node_stops_answering(io: IoChoice) {
 
 /// A namespace created at run time (a dynamic definition) subscribes to its channels: a Node-style
 /// count sees it, and broadcasts and requests cross between the nodes in it.
-fn dynamic_namespaces_subscribe_when_created(io: IoChoice) {
+fn dynamic_namespaces_subscribe_when_created(io: IoChoice, protocol: Protocol) {
     let redis = RedisServer::start();
     let dynamic = || {
         let mut server = lab::lab();
@@ -349,21 +378,22 @@ fn dynamic_namespaces_subscribe_when_created(io: IoChoice) {
             }
             socket.ack(event.ack_id(), &[Arg::str("ok")]);
         });
-        node_with(&redis, io, server, Duration::from_secs(5))
+        node_with(&redis, io, protocol, server, Duration::from_secs(5))
     };
     let (a, b) = (dynamic(), dynamic());
-    redis.wait_for_servers(2);
-    assert_eq!(redis.numsub("socket.io-request#/room-1#"), 0);
+    protocol.wait_for_servers(&redis, "/", 2);
+    assert_eq!(protocol.servers(&redis, "/room-1"), 0);
     let mut on_a = Client::open(a.addr);
     on_a.join_nsp("/room-1", None).unwrap();
     let mut on_b = Client::open(b.addr);
     on_b.join_nsp("/room-1", None).unwrap();
     on_b.call_nsp("/room-1", "join", "\"r\"");
     let deadline = Instant::now() + PATIENCE;
-    while redis.numsub("socket.io-request#/room-1#") != 2 {
+    while protocol.servers(&redis, "/room-1") != 2 {
         assert!(Instant::now() < deadline, "the dynamic namespace was never subscribed");
         std::thread::sleep(Duration::from_millis(20));
     }
+    protocol.wait_for_room(&redis, "/room-1", "r", 1);
     a.handle().emit("/room-1", &["r"], &[], "hit", &[Arg::str("dyn")]);
     let hit = on_b.expect_event("hit");
     assert_eq!((hit.nsp.as_str(), hit.str_arg(0)), ("/room-1", "dyn".to_owned()));
@@ -375,7 +405,7 @@ fn dynamic_namespaces_subscribe_when_created(io: IoChoice) {
     assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), Ok(1));
 }
 
-on_both_backends!(
+in_both_protocols!(
     fetch_sockets_and_all_rooms_gather_both_nodes,
     join_leave_and_disconnect_from_one_node_reach_the_other,
     server_side_emit_reaches_the_other_node_and_gathers_its_ack,

@@ -10,7 +10,10 @@
 //! cluster, or with [`Operator::local`], only this server is asked.
 //!
 //! How many servers are expected: those that received the request on Redis (every server subscribed
-//! to the namespace's request channel), minus this one — what Node's `PUBSUB NUMSUB` counts.
+//! to the namespace's request channel, or with `--redis-sharded` to its main channel), minus this one —
+//! what Node's `PUBSUB NUMSUB` (`PUBSUB SHARDNUMSUB`) counts. Both adapter protocols carry every
+//! request here except `allRooms`, which the sharded one lacks (as Node's sharded adapter does):
+//! there [`Ctx::fetch_cluster_rooms`] lists this server's rooms only.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -179,7 +182,8 @@ impl Ctx<'_> {
     }
 
     /// `adapter.allRooms()`: the names of every room of namespace `nsp` on every server of the cluster
-    /// (socket-id rooms included), this server's first, each once.
+    /// (socket-id rooms included), this server's first, each once. With `--redis-sharded`, whose
+    /// protocol has no such request, this server's rooms only (at once).
     pub fn fetch_cluster_rooms(
         &mut self,
         nsp: &str,

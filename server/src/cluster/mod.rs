@@ -13,6 +13,15 @@
 //!   every shard through `ShardMsg::Run`, and answers gathered from the shards are published by the last
 //!   shard to answer ([`requests`]).
 //!
+//! With `--redis-sharded` the same two threads speak the sharded adapter (`createShardedAdapter`):
+//! `SPUBLISH` of socket.io-adapter's `ClusterAdapter` messages ([`wire`]), and a subscriber
+//! ([`sharded_subscriber`], [`sharded_inbound`]) on `SSUBSCRIBE`d channels, following per-room channels
+//! while any shard has the room ([`sharded_rooms`]).
+//!
+//! This server's own requests ([`outgoing`]: `fetchSockets`, `serverSideEmit`, broadcast with acks, …)
+//! leave through the publisher in either protocol; their answers come back through the subscriber into
+//! a pending-request table, and each caller's callback runs on the shard that asked.
+//!
 //! Both reconnect with backoff, forever, once the server runs; the subscriber resubscribes. Redis
 //! pub/sub is at-most-once: what is published while a connection is down is lost (see the design note).
 //!
@@ -24,8 +33,12 @@ pub(crate) mod outgoing;
 mod publisher;
 mod requests;
 pub(crate) mod resp;
+mod sharded_inbound;
+pub(crate) mod sharded_rooms;
+mod sharded_subscriber;
 pub(crate) mod sockets;
 mod subscriber;
+mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -75,6 +88,8 @@ pub(crate) struct ClusterLink {
     dynamic: Mutex<Vec<Arc<str>>>,
     /// `dynamic.len()`, read by the subscriber without the lock.
     dynamic_len: AtomicUsize,
+    /// Where shards report the rooms they create and delete (sharded adapter, `dynamic` modes only).
+    pub rooms: Option<sharded_rooms::RoomLink>,
 }
 
 impl ClusterLink {
@@ -130,6 +145,7 @@ pub struct ServerSideAck {
     pub(crate) tx: Sender<Outgoing>,
     pub(crate) channel: String,
     pub(crate) request_id: String,
+    pub(crate) format: wire::AckFormat,
 }
 
 impl ServerSideAck {
@@ -138,9 +154,8 @@ impl ServerSideAck {
     pub fn send(self, data: Option<&crate::api::Arg>) {
         let data =
             data.and_then(|arg| roomcast_engine::cluster::transcode::arg_value(&sockets::out_arg(arg)).ok());
-        let response =
-            roomcast_engine::cluster::Response::ServerSideEmit { request_id: self.request_id, data };
-        let _ = self.tx.try_send(Outgoing::Publish { channel: self.channel, payload: response.encode() });
+        let payload = self.format.encode(self.request_id, data);
+        let _ = self.tx.try_send(Outgoing::Publish { channel: self.channel, payload });
     }
 }
 
@@ -161,6 +176,7 @@ pub(crate) struct Pending {
     rx: Receiver<Outgoing>,
     publisher: Connection,
     subscriber: Connection,
+    rooms: Option<Receiver<sharded_rooms::RoomChange>>,
 }
 
 /// The running cluster threads.
@@ -177,6 +193,10 @@ impl Pending {
         let subscriber = connect_with_retry(config)?;
         let (tx, rx) = crossbeam_channel::bounded(PUBLISH_QUEUE);
         let uid = if config.sharded { random_hex(16) } else { random_uid(6) };
+        let (rooms, rooms_rx) = match config.sharded {
+            true => sharded_rooms::RoomLink::new(config.subscription_mode).unzip(),
+            false => (None, None),
+        };
         let link = ClusterLink {
             tx,
             uid,
@@ -184,8 +204,9 @@ impl Pending {
             dropped: AtomicU64::new(0),
             dynamic: Mutex::default(),
             dynamic_len: AtomicUsize::new(0),
+            rooms,
         };
-        Ok((link, Pending { rx, publisher, subscriber }))
+        Ok((link, Pending { rx, publisher, subscriber, rooms: rooms_rx }))
     }
 
     /// Starts the publisher and subscriber threads for a server whose shared state holds the link.
@@ -198,10 +219,15 @@ impl Pending {
                 .spawn(move || publisher::run(shared, rx, conn, stop))?
         };
         let subscriber = {
-            let (stop, conn) = (stop.clone(), self.subscriber);
-            std::thread::Builder::new()
-                .name("roomcast-redis-sub".into())
-                .spawn(move || subscriber::run(shared, conn, stop))?
+            let (stop, conn, rooms) = (stop.clone(), self.subscriber, self.rooms);
+            let sharded = shared.cluster.as_ref().is_some_and(|link| link.config.sharded);
+            std::thread::Builder::new().name("roomcast-redis-sub".into()).spawn(move || {
+                if sharded {
+                    sharded_subscriber::run(shared, conn, rooms, stop)
+                } else {
+                    subscriber::run(shared, conn, stop)
+                }
+            })?
         };
         Ok(Cluster { stop, threads: vec![publisher, subscriber] })
     }

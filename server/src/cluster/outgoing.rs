@@ -3,19 +3,21 @@
 //! those still waiting for answers.
 //!
 //! Transport-neutral on purpose: a [`Query`] is what is asked and an [`Answer`] what comes back; the
-//! classic adapter's encoding is [`Query::classic`] and [`Answer::from_classic`] (the sharded adapter's
-//! messages map onto the same two types).
+//! classic adapter's encoding is [`Query::classic`] and [`Answer::from_classic`], the sharded adapter's
+//! (socket.io-adapter's `ClusterAdapter` messages) [`Query::sharded`] and [`Answer::from_sharded`].
 //!
 //! Life of a request with answers, never blocking a shard:
 //! 1. the asking shard inserts a [`Pending`] entry (request id → what to gather, its deadline, the
 //!    asking shard) and queues the query for the publisher ([`Outgoing::Request`]);
-//! 2. the publisher `PUBLISH`es it on the request channel; Redis replies with how many connections
-//!    received it, which is every subscribed server including this one: the other servers expected to
-//!    answer are that count minus one ([`PendingRequests::counted`]). Node asks `PUBSUB NUMSUB` of the
-//!    same channel just before publishing; the `PUBLISH` reply counts the same subscribers, atomically
+//! 2. the publisher `PUBLISH`es it on the request channel (sharded: `SPUBLISH` on the namespace's main
+//!    channel); Redis replies with how many connections received it, which is every subscribed server
+//!    including this one: the other servers expected to answer are that count minus one
+//!    ([`PendingRequests::counted`]). Node asks `PUBSUB NUMSUB` (sharded: `PUBSUB SHARDNUMSUB`) of the
+//!    same channel just before publishing; the publish reply counts the same subscribers, atomically
 //!    with the delivery, without a second round trip;
-//! 3. answers arrive on the subscriber thread ([`on_response`]); answers to ids not pending here (other
-//!    servers' requests share the response channel) are ignored;
+//! 3. answers arrive on the subscriber thread ([`on_response`]; sharded: on this node's own channel,
+//!    `sharded_inbound`); answers to ids not pending here (other servers' requests share the classic
+//!    response channel) are ignored;
 //! 4. once every expected server (and, for a broadcast with acks, every client they counted) answered,
 //!    or the deadline passed ([`PendingRequests::expire`], swept by the publisher thread), the entry is
 //!    removed and the caller's callback is sent to the asking shard's inbox with the result.
@@ -30,7 +32,8 @@ use std::time::Instant;
 
 use roomcast_engine::cluster::transcode::EventArg;
 use roomcast_engine::cluster::{
-    AdapterPacket, BroadcastOpts, RemoteSocket, Request, RequestKind, Response, Value,
+    AdapterPacket, BroadcastOpts, RemoteSocket, Request, RequestKind, Response, ShardedBody, ShardedMessage,
+    Value,
 };
 use roomcast_engine::ids::ShardId;
 
@@ -79,6 +82,31 @@ impl Query {
         };
         Request { uid: Some(uid.to_owned()), kind }
     }
+
+    /// The sharded adapter's message for this query in namespace `nsp`, from the server `uid`, as
+    /// socket.io-adapter's `ClusterAdapter` writes its own: FETCH_SOCKETS, SOCKETS_JOIN/LEAVE,
+    /// DISCONNECT_SOCKETS, SERVER_SIDE_EMIT, and a BROADCAST with a `requestId` for a broadcast with
+    /// acks (its packet without `nsp`: Node publishes it before the in-memory adapter sets one). `None`
+    /// for [`Query::AllRooms`], which that protocol does not have.
+    pub(crate) fn sharded(&self, uid: &str, nsp: &str, request_id: Option<&str>) -> Option<ShardedMessage> {
+        let id = || request_id.unwrap_or_default().to_owned();
+        let body = match self.clone() {
+            Query::FetchSockets { opts } => ShardedBody::FetchSockets { opts, request_id: id() },
+            Query::AllRooms => return None,
+            Query::SocketsJoin { opts, rooms } => ShardedBody::SocketsJoin { opts, rooms },
+            Query::SocketsLeave { opts, rooms } => ShardedBody::SocketsLeave { opts, rooms },
+            Query::DisconnectSockets { opts, close } => ShardedBody::DisconnectSockets { opts, close },
+            Query::ServerSideEmit { data } => {
+                ShardedBody::ServerSideEmit { request_id: request_id.map(str::to_owned), packet: data }
+            }
+            Query::BroadcastWithAck { packet, opts } => ShardedBody::Broadcast {
+                packet: AdapterPacket { nsp: None, ..packet },
+                opts,
+                request_id: Some(id()),
+            },
+        };
+        Some(ShardedMessage { uid: uid.to_owned(), nsp: nsp.to_owned(), body })
+    }
 }
 
 /// One answer from another server to a request of this one.
@@ -109,6 +137,23 @@ impl Answer {
             }
             Response::BroadcastAck { request_id, packet } => (request_id, Answer::ClientAck(packet)),
             Response::Sockets { .. } | Response::Done { .. } => return None,
+        })
+    }
+
+    /// The request id and answer of a sharded response (`None` for a message that is not one).
+    pub(crate) fn from_sharded(body: ShardedBody) -> Option<(String, Answer)> {
+        Some(match body {
+            ShardedBody::FetchSocketsResponse { request_id, sockets } => {
+                (request_id, Answer::Sockets(sockets))
+            }
+            ShardedBody::ServerSideEmitResponse { request_id, packet } => {
+                (request_id, Answer::ServerAck(packet))
+            }
+            ShardedBody::BroadcastClientCount { request_id, client_count } => {
+                (request_id, Answer::ClientCount(client_count))
+            }
+            ShardedBody::BroadcastAck { request_id, packet } => (request_id, Answer::ClientAck(packet)),
+            _ => return None,
         })
     }
 
@@ -344,8 +389,10 @@ pub(crate) fn send(
     answers: Option<(ShardId, Instant, Waiting)>,
 ) -> Option<String> {
     let link = super::link(shared).filter(|_| publish);
+    // Ids shaped as each adapter makes its own: 6 URL-safe characters (classic), 16 hex digits (sharded).
+    let sharded = shared.cluster.as_ref().is_some_and(|c| c.config.sharded);
     let request_id = answers.map(|(origin, deadline, waiting)| {
-        let id = super::random_uid(6);
+        let id = if sharded { super::random_hex(16) } else { super::random_uid(6) };
         shared.requests.insert(id.clone(), origin, deadline, waiting);
         id
     });
@@ -417,6 +464,60 @@ mod tests {
             &emit.classic("u", Some("id")).encode()[..],
             br#"{"uid":"u","requestId":"id","type":6,"data":["ping"]}"#
         );
+    }
+
+    #[test]
+    fn sharded_queries_are_written_as_the_cluster_adapter_writes_its_messages() {
+        let uid = "99fb7ac32675bdc5";
+        let encoded = |query: &Query, id: Option<&str>| query.sharded(uid, "/", id).unwrap().encode();
+        let fetch = Query::FetchSockets { opts: opts(&["r"]) };
+        assert_eq!(
+            &encoded(&fetch, Some("5a1b"))[..],
+            br#"{"type":7,"data":{"opts":{"rooms":["r"],"except":[],"flags":{}},"requestId":"5a1b"},"uid":"99fb7ac32675bdc5","nsp":"/"}"#
+        );
+        let join = Query::SocketsJoin { opts: opts(&[]), rooms: vec!["room4".into()] };
+        assert_eq!(
+            &encoded(&join, None)[..],
+            br#"{"type":4,"data":{"opts":{"rooms":[],"except":[],"flags":{}},"rooms":["room4"]},"uid":"99fb7ac32675bdc5","nsp":"/"}"#
+        );
+        let emit = Query::ServerSideEmit { data: Value::Array(vec![Value::str("ping")]) };
+        assert_eq!(
+            &encoded(&emit, Some("5a1b"))[..],
+            br#"{"type":9,"data":{"requestId":"5a1b","packet":["ping"]},"uid":"99fb7ac32675bdc5","nsp":"/"}"#
+        );
+        // A broadcast with acks: the packet goes without `nsp`, and on the main channel even for one room.
+        let packet = AdapterPacket {
+            packet_type: 2,
+            data: Value::Array(vec![Value::str("q")]),
+            nsp: Some("/".into()),
+        };
+        let ack = Query::BroadcastWithAck { packet, opts: opts(&["r"]) };
+        let message = ack.sharded(uid, "/", Some("5a1b")).unwrap();
+        assert_eq!(
+            &message.encode()[..],
+            br#"{"type":3,"data":{"packet":{"type":2,"data":["q"]},"requestId":"5a1b","opts":{"rooms":["r"],"except":[],"flags":{}}},"uid":"99fb7ac32675bdc5","nsp":"/"}"#
+        );
+        let channels = roomcast_engine::cluster::ShardedChannels::default();
+        let mode = roomcast_engine::cluster::SubscriptionMode::Dynamic;
+        assert_eq!(message.publish_channel(&channels, mode), "socket.io#/#");
+        assert!(Query::AllRooms.sharded(uid, "/", Some("5a1b")).is_none());
+    }
+
+    #[test]
+    fn sharded_responses_become_answers_and_requests_do_not() {
+        let (id, answer) = Answer::from_sharded(ShardedBody::BroadcastClientCount {
+            request_id: "x".into(),
+            client_count: 2,
+        })
+        .unwrap();
+        assert_eq!(id, "x");
+        assert!(matches!(answer, Answer::ClientCount(2)));
+        let ack = ShardedBody::ServerSideEmitResponse { request_id: "y".into(), packet: Some(Value::Int(4)) };
+        assert!(
+            matches!(Answer::from_sharded(ack), Some((id, Answer::ServerAck(Some(Value::Int(4))))) if id == "y")
+        );
+        let request = ShardedBody::FetchSockets { opts: opts(&[]), request_id: "z".into() };
+        assert!(Answer::from_sharded(request).is_none());
     }
 
     #[test]

@@ -13,9 +13,11 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use roomcast_engine::cluster::transcode::arg_value;
 use roomcast_engine::cluster::{AdapterPacket, BroadcastFlags, BroadcastOpts, ClassicChannels, Value};
+use roomcast_engine::rooms::BroadcastTarget;
 use roomcast_engine::sio::OutArg;
 
 use super::resp::{write_command, Connection, Reply};
+use super::wire::Wire;
 use super::{link, Backoff, Outgoing, IO_TIMEOUT};
 use crate::broadcast::{Broadcast, EncodedPacket};
 use crate::shard::shared::Shared;
@@ -28,7 +30,7 @@ const PATIENCE_READS: u32 = 8;
 /// Runs until `stop`. `conn` is the connection opened at start.
 pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection, stop: Arc<AtomicBool>) {
     let Some(link) = link(&shared) else { return };
-    let channels = ClassicChannels::new(link.config.key_prefix.clone());
+    let wire = Wire::new(&link.config);
     let _ = conn.set_read_timeout(IO_TIMEOUT);
     let mut conn = Some(conn);
     let mut backoff = Backoff::default();
@@ -77,19 +79,29 @@ pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection,
         for msg in batch.drain(..) {
             let (channel, payload) = match msg {
                 Outgoing::Publish { channel, payload } => (channel, payload),
-                Outgoing::Broadcast(broadcast) => match encode_broadcast(&link.uid, &channels, &broadcast) {
+                Outgoing::Broadcast(broadcast) => match wire.encode_broadcast(&link.uid, &broadcast) {
                     Some(encoded) => encoded,
                     None => continue,
                 },
                 Outgoing::Request { nsp, request_id, query } => {
-                    let request = query.classic(&link.uid, request_id.as_deref());
-                    if let Some(id) = request_id {
-                        requests.push((commands, id));
+                    match wire.encode_request(&link.uid, &nsp, request_id.as_deref(), &query) {
+                        Some(encoded) => {
+                            if let Some(id) = request_id {
+                                requests.push((commands, id));
+                            }
+                            encoded
+                        }
+                        // Not carried by this protocol: no other server will answer.
+                        None => {
+                            if let Some(id) = request_id {
+                                shared.requests.counted(&shared, &id, 0);
+                            }
+                            continue;
+                        }
                     }
-                    (channels.request(&nsp), request.encode())
                 }
             };
-            write_command(&mut out, &[b"PUBLISH", channel.as_bytes(), &payload]);
+            write_command(&mut out, &[wire.publish_command(), channel.as_bytes(), &payload]);
             commands += 1;
         }
         match publish_batch(live, &out, commands) {
@@ -144,8 +156,18 @@ pub(super) fn encode_broadcast(
         eprintln!("roomcast: cannot transcode a broadcast for redis; not published");
         return None;
     };
-    let target = &broadcast.target;
-    let opts = BroadcastOpts {
+    let message = roomcast_engine::cluster::Broadcast {
+        uid: uid.to_owned(),
+        packet: AdapterPacket { packet_type: 2, data, nsp: Some(broadcast.nsp.to_string()) },
+        opts: broadcast_opts(&broadcast.target),
+    };
+    Some((channels.for_broadcast(&broadcast.nsp, &message.opts), message.encode()))
+}
+
+/// The adapters' `{rooms, except, flags}` for a local target (a `socket.broadcast`'s sender id is an
+/// except room, as in socket.io).
+pub(super) fn broadcast_opts(target: &BroadcastTarget) -> BroadcastOpts {
+    BroadcastOpts {
         rooms: target.to.iter().map(|r| r.as_str().to_owned()).collect(),
         except: target
             .except
@@ -159,13 +181,7 @@ pub(super) fn encode_broadcast(
             local: None,
             timeout: None,
         },
-    };
-    let message = roomcast_engine::cluster::Broadcast {
-        uid: uid.to_owned(),
-        packet: AdapterPacket { packet_type: 2, data, nsp: Some(broadcast.nsp.to_string()) },
-        opts,
-    };
-    Some((channels.for_broadcast(&broadcast.nsp, &message.opts), message.encode()))
+    }
 }
 
 /// `[event, …args]` from an encoded EVENT or BINARY_EVENT (`4` `2`|`5<n>-` [`/nsp,`] [id] `[…]`), its

@@ -135,7 +135,12 @@ pub(super) fn on_every_shard(shared: &Shared, f: impl Fn(&mut Ctx<'_>) + Send + 
 }
 
 /// Applies `ops` to what `opts` selects in `nsp`, each shard to its own sockets (never published again).
-fn apply_on_every_shard(shared: &Shared, nsp: Arc<str>, opts: &BroadcastOpts, ops: Vec<SelectionOp>) {
+pub(super) fn apply_on_every_shard(
+    shared: &Shared,
+    nsp: Arc<str>,
+    opts: &BroadcastOpts,
+    ops: Vec<SelectionOp>,
+) {
     let target = target_of(opts);
     on_every_shard(shared, move |cx| {
         for op in &ops {
@@ -201,6 +206,7 @@ fn server_side_emit(
         tx: link.sender(),
         channel: respond_on,
         request_id,
+        format: super::wire::AckFormat::Classic,
     });
     crate::shard::guard::guarded(|| listener(event, &args, ack));
 }

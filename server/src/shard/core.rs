@@ -160,6 +160,9 @@ pub(crate) struct NspShard {
     pub sockets: Vec<Option<NspSocket>>,
     /// Next server-to-client ack id (`nsp._ids`).
     pub next_ack_id: u64,
+    /// The rooms this shard reported to the sharded Redis adapter (`dynamic` modes), which subscribes
+    /// to a room's channel while any shard has it; `None` when there is nothing to report.
+    pub cluster_rooms: Option<std::collections::HashSet<roomcast_engine::rooms::RoomName>>,
 }
 
 impl std::fmt::Debug for NspShard {
@@ -175,7 +178,7 @@ impl NspShard {
     pub(crate) fn new(name: Arc<str>, def: Arc<Namespace>) -> Self {
         let mut rooms = NamespaceRooms::new();
         rooms.set_events_enabled(def.adapter_listener.is_some());
-        NspShard { name, def, rooms, sockets: Vec::new(), next_ack_id: 0 }
+        NspShard { name, def, rooms, sockets: Vec::new(), next_ack_id: 0, cluster_rooms: None }
     }
 
     pub(crate) fn socket(&self, id: SocketId) -> Option<&NspSocket> {
@@ -268,7 +271,13 @@ impl ShardCore {
     pub(crate) fn add_namespace(&mut self, name: Arc<str>, def: Arc<Namespace>) -> u32 {
         let index = self.nsps.len() as u32;
         self.nsp_index.insert(name.clone(), index);
-        self.nsps.push(NspShard::new(name, def));
+        let mut namespace = NspShard::new(name, def);
+        // The sharded subscriber follows every namespace (dynamic ones once created) and their rooms.
+        if self.shared.cluster.as_ref().is_some_and(|c| c.rooms.is_some()) {
+            namespace.rooms.set_events_enabled(true);
+            namespace.cluster_rooms = Some(Default::default());
+        }
+        self.nsps.push(namespace);
         index
     }
 

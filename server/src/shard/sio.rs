@@ -209,12 +209,19 @@ impl ShardCore {
         self.close_session(out, key, CloseReason::ForcedClose, "forced server close");
     }
 
-    /// Hands the namespace's queued adapter events to its listener.
+    /// Hands the namespace's queued adapter events to its listener, and room creations and deletions to
+    /// the sharded Redis adapter when it follows rooms.
     pub(crate) fn drain_adapter_events(&mut self, nsp: u32) {
         let Some(namespace) = self.nsps.get_mut(nsp as usize) else { return };
-        let Some(listener) = namespace.def.adapter_listener.clone() else { return };
+        let listener = namespace.def.adapter_listener.clone();
+        let room_link = self.shared.cluster.as_ref().and_then(|c| c.rooms.as_ref());
         while let Some(event) = namespace.rooms.poll_event() {
-            guarded(|| listener(&event));
+            if let (Some(link), Some(reported)) = (room_link, namespace.cluster_rooms.as_mut()) {
+                link.on_adapter_event(&namespace.name, reported, &namespace.rooms, &event);
+            }
+            if let Some(listener) = &listener {
+                guarded(|| listener(&event));
+            }
         }
     }
 

@@ -1,7 +1,10 @@
 #![allow(dead_code)] // each test file uses part of it
 //! Running the Node.js peers of the Redis cluster tests (`tests/cluster/*.mjs`): installing their
-//! locked packages once, and a long-running scenario whose JSON fact lines are read as they come.
+//! locked packages once, then either a scenario run to its end whose JSON fact lines are returned by
+//! step name ([`run_scenario`]), or a long-running one whose facts are read as they come
+//! ([`NodeScenario`]). Every fact is one JSON object per stdout line.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -40,6 +43,26 @@ pub fn node_modules_ready() {
             assert!(status.success(), "npm ci failed in {}", dir.display());
         }
     });
+}
+
+/// Runs `node <script> <args…>` in tests/cluster to its end (killed after 40 s); returns its facts by
+/// their `step` name. Fails the test if the script fails.
+pub fn run_scenario(script: &str, args: &[&str]) -> HashMap<String, Value> {
+    node_modules_ready();
+    let out = Command::new("timeout")
+        .args(["40", "node", script])
+        .args(args)
+        .current_dir(cluster_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script} failed ({}):\n{stdout}\n{stderr}", out.status);
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .map(|fact| (fact["step"].as_str().unwrap().to_owned(), fact))
+        .collect()
 }
 
 /// A Node.js scenario running beside the test: its stdout's JSON lines arrive on a channel; closing

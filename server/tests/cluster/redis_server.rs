@@ -1,6 +1,7 @@
 #![allow(dead_code)] // each test file uses part of it
 //! A private `redis-server` per test: on a free loopback port, no persistence, killed (by its pid) when
-//! dropped. `redis-cli` inspects it (`PUBSUB NUMSUB`) and publishes raw messages.
+//! dropped. `redis-cli` inspects it (`PUBSUB NUMSUB`) and publishes raw messages. Also the adapter
+//! protocol a test's nodes speak ([`Protocol`]), to run one test body in both.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -73,6 +74,12 @@ impl RedisServer {
         self.cli(&["PUBSUB", "NUMSUB", channel]).get(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
     }
 
+    /// `PUBSUB SHARDNUMSUB <channel>`: how many connections subscribe to a sharded channel (the sharded
+    /// adapter's server count, for a namespace's main channel).
+    pub fn shardnumsub(&self, channel: &str) -> u64 {
+        self.cli(&["PUBSUB", "SHARDNUMSUB", channel]).get(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+    }
+
     /// Waits until `n` servers subscribe to the request channel of `/`.
     pub fn wait_for_servers(&self, n: u64) {
         let deadline = Instant::now() + START_PATIENCE;
@@ -87,4 +94,71 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Which adapter protocol the nodes speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Classic,
+    Sharded,
+}
+
+impl Protocol {
+    /// The channel whose subscribers are the servers of `nsp`, as the adapter counts them (`PUBSUB
+    /// NUMSUB` of the request channel, `PUBSUB SHARDNUMSUB` of the main channel).
+    pub fn servers_channel(self, nsp: &str) -> String {
+        match self {
+            Protocol::Classic => format!("socket.io-request#{nsp}#"),
+            Protocol::Sharded => format!("socket.io#{nsp}#"),
+        }
+    }
+
+    pub fn servers(self, redis: &RedisServer, nsp: &str) -> u64 {
+        match self {
+            Protocol::Classic => redis.numsub(&self.servers_channel(nsp)),
+            Protocol::Sharded => redis.shardnumsub(&self.servers_channel(nsp)),
+        }
+    }
+
+    /// Waits until `n` servers follow `room` of `nsp`: in the sharded protocol, a one-room broadcast
+    /// goes on the room's channel, which a node subscribes to shortly after one of its shards created
+    /// the room (the classic adapter's pattern subscription covers every room at once).
+    pub fn wait_for_room(self, redis: &RedisServer, nsp: &str, room: &str, n: u64) {
+        let channel = format!("socket.io#{nsp}#{room}#");
+        let deadline = Instant::now() + START_PATIENCE;
+        while self == Protocol::Sharded && redis.shardnumsub(&channel) != n {
+            assert!(Instant::now() < deadline, "never saw {n} server(s) following {channel}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `n` servers follow `nsp`.
+    pub fn wait_for_servers(self, redis: &RedisServer, nsp: &str, n: u64) {
+        let deadline = Instant::now() + START_PATIENCE;
+        while self.servers(redis, nsp) != n {
+            assert!(Instant::now() < deadline, "never saw {n} {self:?} server(s) of {nsp}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Runs each test body `fn name(io, protocol)` in both adapter protocols, each on both I/O backends.
+#[macro_export]
+macro_rules! in_both_protocols {
+    ($($name:ident),* $(,)?) => {
+        mod classic {
+            use roomcast_server::config::IoChoice;
+            $(fn $name(io: IoChoice) {
+                super::$name(io, $crate::redis_server::Protocol::Classic)
+            })*
+            $crate::on_both_backends!($($name),*);
+        }
+        mod sharded {
+            use roomcast_server::config::IoChoice;
+            $(fn $name(io: IoChoice) {
+                super::$name(io, $crate::redis_server::Protocol::Sharded)
+            })*
+            $crate::on_both_backends!($($name),*);
+        }
+    };
 }

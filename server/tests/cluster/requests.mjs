@@ -4,15 +4,16 @@
 // Its `/` answers server-side `ask` (n → 2n) and answers a server-side `ping` n with a server-side
 // `pong` n + 1. It prints one JSON fact per line: `{"ready": …}` once Redis counts two servers, then
 // `{"client", "event", "args"}` for every event its clients receive and `{"client", "disconnect"}`.
+// With `sharded`, the server uses the sharded adapter (`createShardedAdapter`, dynamic mode) instead.
 // Runs until its stdin closes (or 40 s).
-// Usage: node requests.mjs <redis url>
+// Usage: node requests.mjs <redis url> [sharded]
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { io as connect } from "socket.io-client";
 import { createClient } from "redis";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 
-const [redisUrl] = process.argv.slice(2);
+const [redisUrl, protocol] = process.argv.slice(2);
 const fact = (f) => console.log(JSON.stringify(f));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 setTimeout(() => {
@@ -25,7 +26,11 @@ const sub = pub.duplicate();
 await Promise.all([pub.connect(), sub.connect()]);
 
 const http = createServer();
-const io = new Server(http, { adapter: createAdapter(pub, sub, { requestsTimeout: 3000 }) });
+const adapter =
+  protocol === "sharded"
+    ? createShardedAdapter(pub, sub, { subscriptionMode: "dynamic" })
+    : createAdapter(pub, sub, { requestsTimeout: 3000 });
+const io = new Server(http, { adapter });
 io.on("connection", (socket) => {
   socket.join(socket.handshake.auth.rooms ?? []);
 });

@@ -1,0 +1,220 @@
+//! The subscriber thread of the sharded adapter (`--redis-sharded`): one connection in subscribe mode,
+//! kept alive and resubscribed, like [`super::subscriber`] for the classic adapter.
+//!
+//! It subscribes (`SSUBSCRIBE`, one channel per command as the Node adapter does), for every namespace
+//! defined at start and every dynamic one once a shard created it, to the namespace's main channel
+//! `<prefix>#<nsp>#` (so Node servers count this node in `PUBSUB SHARDNUMSUB`, and this node's own
+//! requests count it in their `SPUBLISH` reply) and to this node's own `<prefix>#<nsp>#<uid>#`, where
+//! answers to its requests arrive; in the `dynamic` modes, to `<prefix>#<nsp>#<room>#` while any shard
+//! has the room ([`super::sharded_rooms`]). Pushes arrive as RESP2 `smessage` arrays and are handled on
+//! this thread ([`super::sharded_inbound`]).
+//!
+//! Room changes and new dynamic namespaces are looked at between replies: the read timeout is
+//! [`ROOM_POLL`], so either is subscribed within about that plus a round trip. As with Node, a
+//! broadcast published to a room's channel before the subscription is in place is not received.
+//!
+//! Liveness and reconnection as in the classic subscriber: `PING` after [`PING_AFTER`] of silence, the
+//! connection is dead after [`DEAD_AFTER`]; it reconnects with backoff and subscribes again, room
+//! channels included. Messages published meanwhile are lost (pub/sub is at-most-once).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use roomcast_engine::cluster::ShardedChannels;
+
+use super::resp::{write_command, Connection, Reply};
+use super::sharded_inbound::Followed;
+use super::sharded_rooms::{RoomChange, RoomCounts, Subscription};
+use super::{link, sharded_inbound, sleep_unless_stopped, Backoff, ClusterLink, IO_TIMEOUT};
+use crate::shard::shared::Shared;
+
+/// How long one read waits before room changes are looked at again.
+const ROOM_POLL: Duration = Duration::from_millis(10);
+/// Silence after which the subscriber pings Redis.
+const PING_AFTER: Duration = Duration::from_secs(5);
+/// Silence after which the connection is taken for dead (a ping went unanswered for 5 s).
+const DEAD_AFTER: Duration = Duration::from_secs(10);
+
+/// Runs until `stop`. `conn` is the connection opened at start; `rooms` the shards' room changes
+/// (`None` in `static` mode).
+pub(super) fn run(
+    shared: Arc<Shared>,
+    conn: Connection,
+    rooms: Option<Receiver<RoomChange>>,
+    stop: Arc<AtomicBool>,
+) {
+    let Some(link) = link(&shared) else { return };
+    let channels = ShardedChannels::new(link.config.key_prefix.clone());
+    let mut counts = RoomCounts::default();
+    let namespaces: Vec<Arc<str>> = shared.namespaces.iter().map(|(name, _)| name.clone()).collect();
+    let mut followed = Followed::new(&link.uid, &namespaces);
+    // Dynamic namespaces already followed (`ClusterLink::dynamic_namespaces` lists them in order).
+    let mut dynamic_seen = 0;
+    let mut fresh = Some(conn);
+    let mut backoff = Backoff::default();
+    let mut outages = 0u32;
+    while !stop.load(Ordering::Acquire) {
+        // While Redis is away, changes only update the counts (so the queue stays short); every counted
+        // room is subscribed once connected.
+        if let Some(rooms) = &rooms {
+            for change in rooms.try_iter() {
+                counts.apply(&change);
+            }
+        }
+        let conn = match fresh.take() {
+            Some(conn) => conn,
+            None => match Connection::open(&link.config.url, IO_TIMEOUT * 4) {
+                Ok(conn) => {
+                    eprintln!("roomcast: redis subscriber reconnected; subscribing again");
+                    conn
+                }
+                Err(_) => {
+                    if !sleep_unless_stopped(backoff.next_pause(), &stop) {
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        let mut session = Session {
+            shared: &shared,
+            channels: &channels,
+            followed: &mut followed,
+            dynamic_seen: &mut dynamic_seen,
+            counts: &mut counts,
+            out: Vec::new(),
+        };
+        match session.serve(conn, rooms.as_ref(), &stop, &mut backoff) {
+            Ok(()) => return,
+            Err(e) => {
+                outages += 1;
+                eprintln!(
+                    "roomcast: redis subscriber lost its connection ({e}); reconnecting (outage {outages})"
+                );
+                if !sleep_unless_stopped(backoff.next_pause(), &stop) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One connection's life.
+struct Session<'a> {
+    shared: &'a Shared,
+    channels: &'a ShardedChannels,
+    followed: &'a mut Followed,
+    dynamic_seen: &'a mut usize,
+    counts: &'a mut RoomCounts,
+    out: Vec<u8>,
+}
+
+impl Session<'_> {
+    /// Subscribes, then handles pushes and room changes until `stop` (`Ok`) or the connection fails.
+    fn serve(
+        &mut self,
+        mut conn: Connection,
+        rooms: Option<&Receiver<RoomChange>>,
+        stop: &AtomicBool,
+        backoff: &mut Backoff,
+    ) -> std::io::Result<()> {
+        let Some(link) = link(self.shared) else { return Ok(()) };
+        conn.set_read_timeout(ROOM_POLL)?;
+        self.out.clear();
+        self.follow_created_namespaces(link);
+        for nsp in self.followed.names() {
+            subscribe_namespace(&mut self.out, self.channels, nsp, &link.uid);
+        }
+        for (nsp, room) in self.counts.rooms() {
+            write_command(&mut self.out, &[b"SSUBSCRIBE", self.channels.room(nsp, room).as_bytes()]);
+        }
+        conn.write_all(&self.out)?;
+        let mut heard = Instant::now();
+        let mut pinged = false;
+        let mut subscribed = false;
+        while !stop.load(Ordering::Acquire) {
+            self.out.clear();
+            for nsp in self.follow_created_namespaces(link) {
+                subscribe_namespace(&mut self.out, self.channels, &nsp, &link.uid);
+            }
+            if let Some(rooms) = rooms {
+                self.follow_rooms(rooms);
+            }
+            if !self.out.is_empty() {
+                conn.write_all(&self.out)?;
+            }
+            let Some(reply) = conn.read_reply()? else {
+                let silent = heard.elapsed();
+                if silent >= DEAD_AFTER {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis stopped answering"));
+                }
+                if silent >= PING_AFTER && !pinged {
+                    self.out.clear();
+                    write_command(&mut self.out, &[b"PING"]);
+                    conn.write_all(&self.out)?;
+                    pinged = true;
+                }
+                continue;
+            };
+            heard = Instant::now();
+            pinged = false;
+            let Reply::Array(Some(items)) = reply else {
+                if let Reply::Error(e) = reply {
+                    eprintln!("roomcast: redis refused a sharded subscription: {e}");
+                }
+                continue;
+            };
+            match items.as_slice() {
+                [kind, channel, payload] if kind.bytes() == Some(b"smessage") => {
+                    if let (Some(channel), Reply::Bulk(Some(payload))) = (channel.bytes(), payload) {
+                        sharded_inbound::on_message(
+                            self.shared,
+                            link,
+                            self.channels,
+                            self.followed,
+                            channel,
+                            payload,
+                        );
+                    }
+                }
+                [kind, ..] if kind.bytes() == Some(b"ssubscribe") && !subscribed => {
+                    subscribed = true;
+                    backoff.reset();
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows the dynamic namespaces shards created since the last look; returns them.
+    fn follow_created_namespaces(&mut self, link: &ClusterLink) -> Vec<Arc<str>> {
+        let created = link.dynamic_namespaces(*self.dynamic_seen);
+        *self.dynamic_seen += created.len();
+        created.into_iter().filter(|nsp| self.followed.add(nsp.clone())).collect()
+    }
+
+    /// Writes the subscriptions the shards' room changes ask for: a room's channel on its first shard,
+    /// and unsubscribing on its last.
+    fn follow_rooms(&mut self, rooms: &Receiver<RoomChange>) {
+        for change in rooms.try_iter() {
+            let command: &[u8] = match self.counts.apply(&change) {
+                Subscription::Subscribe => b"SSUBSCRIBE",
+                Subscription::Unsubscribe => b"SUNSUBSCRIBE",
+                Subscription::Unchanged => continue,
+            };
+            let channel = self.channels.room(&change.nsp, change.room.as_str());
+            write_command(&mut self.out, &[command, channel.as_bytes()]);
+        }
+    }
+}
+
+/// Writes the subscriptions of a Node server of the sharded adapter for one namespace: its main
+/// channel and this node's own.
+fn subscribe_namespace(out: &mut Vec<u8>, channels: &ShardedChannels, nsp: &str, uid: &str) {
+    for channel in [channels.main(nsp), channels.node(nsp, uid)] {
+        write_command(out, &[b"SSUBSCRIBE", channel.as_bytes()]);
+    }
+}

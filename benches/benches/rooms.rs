@@ -67,10 +67,11 @@ fn plan(c: &mut Criterion) {
             group.bench_function("roomcast", |b| {
                 b.iter(|| {
                     fx.ours.resolve(black_box(&target), &mut spec);
-                    let mut acc = 0u64;
-                    for s in fx.ours.plan(&spec, &mut scratch) {
-                        acc = acc.wrapping_add(u64::from(s.slot()));
-                    }
+                    // `fold` (what `for_each` and the server's delivery loop use), not `next`.
+                    let acc = fx
+                        .ours
+                        .plan(&spec, &mut scratch)
+                        .fold(0u64, |acc, s| acc.wrapping_add(u64::from(s.slot())));
                     black_box(acc)
                 })
             });

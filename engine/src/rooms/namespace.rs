@@ -41,7 +41,8 @@ pub enum AdapterEvent {
 pub struct NamespaceRooms {
     pub(super) slab: Slab,
     pub(super) rooms: RoomTable,
-    by_sid: HashMap<Sid, SocketId>,
+    /// Keyed by server-made random `Sid`s, so a fast seeded hash (foldhash) is safe here too.
+    by_sid: HashMap<Sid, SocketId, foldhash::fast::RandomState>,
     events: VecDeque<AdapterEvent>,
     events_enabled: bool,
     room_count: usize,
@@ -67,7 +68,7 @@ impl NamespaceRooms {
         NamespaceRooms {
             slab: Slab::default(),
             rooms: RoomTable::default(),
-            by_sid: HashMap::new(),
+            by_sid: HashMap::default(),
             events: VecDeque::new(),
             events_enabled: true,
             room_count: 0,
@@ -269,7 +270,12 @@ impl NamespaceRooms {
         if room.len() != Sid::LEN {
             return None;
         }
-        let s = *self.by_sid.get(&Sid::parse(room)?)?;
+        self.owner_of(Sid::parse(room)?)
+    }
+
+    /// The socket with this `Sid`, if it is connected and in its own room.
+    pub(super) fn owner_of(&self, sid: Sid) -> Option<SocketId> {
+        let s = *self.by_sid.get(&sid)?;
         self.slab.entry(s).is_some_and(|e| e.in_own_room).then_some(s)
     }
 

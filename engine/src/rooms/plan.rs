@@ -109,8 +109,9 @@ fn as_chunks(slots: &Vec<u32>) -> &[Vec<u32>] {
 const SCATTER_EXCEPT_FACTOR: usize = 4;
 
 impl NamespaceRooms {
-    /// Resolves room names to ids for [`NamespaceRooms::plan`]. Cost: one string hash per name (two for
-    /// a name shaped like a `Sid`); allocates only to grow `spec`. Names of rooms that do not exist here
+    /// Resolves room names to ids for [`NamespaceRooms::plan`]. Cost: one table probe per name with the
+    /// name's precomputed hash (no hashing; a `Sid`-shaped name, or an `except_sids` entry, also
+    /// hashes the `Sid`, with foldhash); allocates only to grow `spec`. Names of rooms that do not exist here
     /// resolve to nothing: a `to` of only unknown rooms reaches nobody (not everybody).
     pub fn resolve(&self, target: &BroadcastTarget, spec: &mut BroadcastSpec) {
         spec.to_rooms.clear();
@@ -121,21 +122,28 @@ impl NamespaceRooms {
         spec.flags = target.flags;
         spec.epoch = self.rooms.epoch();
         for name in &target.to {
-            self.resolve_name(name.as_str(), &mut spec.to_rooms, &mut spec.to_owners);
+            self.resolve_name(name, &mut spec.to_rooms, &mut spec.to_owners);
         }
         for name in &target.except {
-            self.resolve_name(name.as_str(), &mut spec.except_rooms, &mut spec.except_owners);
+            self.resolve_name(name, &mut spec.except_rooms, &mut spec.except_owners);
         }
         for sid in &target.except_sids {
-            self.resolve_name(sid.as_str(), &mut spec.except_rooms, &mut spec.except_owners);
+            // A room named by a Sid exists only if someone joined that name (rare): one hash for it.
+            if let Some(id) = self.rooms.lookup(sid.as_str()) {
+                spec.except_rooms.push(id);
+            }
+            if let Some(owner) = self.owner_of(*sid) {
+                spec.except_owners.push(owner);
+            }
         }
     }
 
-    fn resolve_name(&self, name: &str, rooms: &mut Vec<RoomId>, owners: &mut Vec<SocketId>) {
-        if let Some(id) = self.rooms.lookup(name) {
+    #[inline]
+    fn resolve_name(&self, name: &RoomName, rooms: &mut Vec<RoomId>, owners: &mut Vec<SocketId>) {
+        if let Some(id) = self.rooms.lookup_name(name) {
             rooms.push(id);
         }
-        if let Some(owner) = self.owner_in_own_room(name) {
+        if let Some(owner) = self.owner_in_own_room(name.as_str()) {
             owners.push(owner);
         }
     }

@@ -148,29 +148,14 @@ impl<'s> Recipients<'s> {
                 while self.next_word < end_word {
                     let w = self.next_word;
                     self.next_word += 1;
-                    let mut acc = self.dense_word(w);
-                    if scattered {
-                        acc |= self.scatter.take_word(w);
-                    }
-                    if excepts_scattered {
-                        // Taken even when `acc` is 0: the bitmap must end clean.
-                        acc &= !self.except_bits.take_word(w);
-                    }
-                    if acc != 0 && self.has_except {
-                        acc = self.except_word(w, acc);
-                    }
+                    let acc = self.word_of_every_word(w, scattered, excepts_scattered);
                     if acc != 0 {
                         self.bits = acc;
                         self.base = (w * 64) as u32;
                         return true;
                     }
                 }
-                if scattered {
-                    self.scatter.mark_read();
-                }
-                if excepts_scattered {
-                    self.except_bits.mark_read();
-                }
+                self.every_word_done(scattered, excepts_scattered);
                 false
             }
             Walk::OneList => false,
@@ -188,6 +173,50 @@ impl<'s> Recipients<'s> {
                 }
             },
         }
+    }
+
+    /// [`Walk::EveryWord`]'s recipients in word `w`. Every word is asked for once, ascending.
+    #[inline(always)]
+    fn word_of_every_word(&mut self, w: usize, scattered: bool, excepts_scattered: bool) -> u64 {
+        let mut acc = self.dense_word(w);
+        if scattered {
+            acc |= self.scatter.take_word(w);
+        }
+        if excepts_scattered {
+            // Taken even when `acc` is 0: the bitmap must end clean.
+            acc &= !self.except_bits.take_word(w);
+        }
+        if acc != 0 && self.has_except {
+            acc = self.except_word(w, acc);
+        }
+        acc
+    }
+
+    /// [`Walk::EveryWord`] has read every word: the bitmaps it took words from are clean.
+    fn every_word_done(&mut self, scattered: bool, excepts_scattered: bool) {
+        if scattered {
+            self.scatter.mark_read();
+        }
+        if excepts_scattered {
+            self.except_bits.mark_read();
+        }
+    }
+
+    /// Every member of `list` not excepted, through `f`.
+    #[inline(always)]
+    fn fold_list<B, F: FnMut(B, SocketId) -> B>(&mut self, list: &[u32], mut acc: B, f: &mut F) -> B {
+        if self.has_except {
+            for &slot in list {
+                if !self.is_excepted(slot) {
+                    acc = f(acc, self.id(slot));
+                }
+            }
+        } else {
+            for &slot in list {
+                acc = f(acc, self.id(slot));
+            }
+        }
+        acc
     }
 
     /// The OR of the dense sources' word `w`.
@@ -267,6 +296,64 @@ impl Iterator for Recipients<'_> {
                 return None;
             }
         }
+    }
+
+    #[inline]
+    fn fold<B, F: FnMut(B, SocketId) -> B>(mut self, init: B, mut f: F) -> B {
+        self.fold_rest(init, &mut f)
+    }
+}
+
+/// Every slot of `bits` (bit `i` is slot `base + i`), ascending, through `f`. The word and its base
+/// stay in registers (in `next` they live in the iterator, so popping a bit is a store and a reload).
+#[inline(always)]
+fn fold_word<B, F: FnMut(B, SocketId) -> B>(
+    generations: &[u32],
+    base: u32,
+    mut bits: u64,
+    mut acc: B,
+    f: &mut F,
+) -> B {
+    while bits != 0 {
+        let slot = base + bits.trailing_zeros();
+        bits &= bits - 1;
+        acc = f(acc, SocketId::new(slot, generations.get(slot as usize).copied().unwrap_or(0)));
+    }
+    acc
+}
+
+impl Recipients<'_> {
+    /// The internal iteration behind [`Iterator::fold`] (and so `for_each`, `count`, `sum`): the same
+    /// recipients as repeated `next`, from wherever `next` left off, with the walk's state in locals.
+    fn fold_rest<B, F: FnMut(B, SocketId) -> B>(&mut self, mut acc: B, f: &mut F) -> B {
+        let generations = self.generations;
+        acc = fold_word(generations, self.base, std::mem::take(&mut self.bits), acc, f);
+        let run = std::mem::take(&mut self.run);
+        acc = self.fold_list(run, acc, f);
+        for chunk in std::mem::take(&mut self.chunks) {
+            acc = self.fold_list(chunk, acc, f);
+        }
+        match self.walk {
+            Walk::EveryWord { end_word, scattered, excepts_scattered } => {
+                for w in std::mem::replace(&mut self.next_word, end_word)..end_word {
+                    let bits = self.word_of_every_word(w, scattered, excepts_scattered);
+                    acc = fold_word(generations, (w * 64) as u32, bits, acc, f);
+                }
+                self.every_word_done(scattered, excepts_scattered);
+            }
+            Walk::OneList => {}
+            Walk::Scattered => {
+                let mut cursor = self.scatter_cursor;
+                while let Some((w, mut bits)) = self.scatter.next_word(&mut cursor) {
+                    if self.has_except {
+                        bits = self.except_word(w, bits);
+                    }
+                    acc = fold_word(generations, (w * 64) as u32, bits, acc, f);
+                }
+                self.scatter_cursor = cursor;
+            }
+        }
+        acc
     }
 }
 

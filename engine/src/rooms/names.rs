@@ -7,7 +7,7 @@
 //! hash, computed once when the name is made (once per broadcast, shared by every shard), so
 //! `resolve` probes the table without hashing at all.
 
-use crate::ids::RoomId;
+use crate::ids::{RoomId, Sid};
 use crate::rooms::set::MemberSet;
 use foldhash::fast::SeedableRandomState;
 use hashbrown::HashTable;
@@ -130,6 +130,9 @@ pub(crate) struct RoomTable {
     slots: Vec<RoomSlot>,
     free: Vec<RoomId>,
     epoch: u64,
+    /// Live rooms whose name is as long as a `Sid` (so resolving a sender's `Sid` as a room name can
+    /// skip the lookup while there is none).
+    sid_shaped: usize,
 }
 
 #[derive(Debug, Default)]
@@ -162,6 +165,7 @@ impl RoomTable {
     /// Interns a name not in the table yet, with an empty set the caller fills at once.
     pub(crate) fn intern(&mut self, name: &str) -> RoomId {
         let name = RoomName::from(name);
+        self.sid_shaped += usize::from(name.as_str().len() == Sid::LEN);
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -183,6 +187,7 @@ impl RoomTable {
             if let Ok(entry) = self.ids.find_entry(name.hash, |(known, _)| known == &name) {
                 entry.remove();
             }
+            self.sid_shaped -= usize::from(name.as_str().len() == Sid::LEN);
             slot.members = MemberSet::new();
             self.free.push(id);
             self.epoch += 1;
@@ -216,6 +221,12 @@ impl RoomTable {
     /// Member sets of every live room.
     pub(crate) fn sets(&self) -> impl Iterator<Item = &MemberSet> + '_ {
         self.slots.iter().filter(|s| s.name.is_some()).map(|s| &s.members)
+    }
+
+    /// Whether some live room's name has the length of a `Sid` (and so could be one).
+    #[inline]
+    pub(crate) fn has_sid_shaped_names(&self) -> bool {
+        self.sid_shaped > 0
     }
 
     pub(crate) fn epoch(&self) -> u64 {
@@ -256,6 +267,11 @@ mod tests {
         table.release(ids[42]);
         assert_eq!(table.lookup_name(&RoomName::from("room 42")), None);
         assert_eq!(table.lookup("room 43"), Some(ids[43]));
+        assert!(!table.has_sid_shaped_names());
+        let sid_like = table.intern("01234567890123456789");
+        assert!(table.has_sid_shaped_names());
+        table.release(sid_like);
+        assert!(!table.has_sid_shaped_names());
     }
 
     #[test]

@@ -105,8 +105,10 @@ impl NamespaceRooms {
     /// `socket.join(room)`. Joining a room the socket is in is a silent no-op.
     /// Errors: `Misuse` for a stale `SocketId`.
     pub fn join(&mut self, s: SocketId, room: &str) -> Result<(), Error> {
-        let sid = self.slab.entry(s).ok_or(STALE)?.sid;
-        if is_own_room(sid, room) {
+        // The socket's entry (a likely cache miss in a big shard) is read only for a `Sid`-shaped
+        // name, and otherwise not before the set update, so the two overlap.
+        self.slab.check(s)?;
+        if room.len() == Sid::LEN && is_own_room(self.slab.entry(s).ok_or(STALE)?.sid, room) {
             return self.join_own(s);
         }
         let id = match self.rooms.lookup(room) {
@@ -125,8 +127,10 @@ impl NamespaceRooms {
         if !self.rooms.members_mut(id).is_some_and(|set| set.insert(s.slot(), universe)) {
             return Ok(());
         }
-        self.slab.entry_mut(s)?.rooms.push(id);
+        let entry = self.slab.entry_mut(s)?;
+        entry.rooms.push(id);
         if self.events_enabled {
+            let sid = entry.sid;
             let name = self.rooms.name_handle(id).cloned().unwrap_or_else(|| RoomName::from(room));
             self.events.push_back(AdapterEvent::JoinRoom(name, sid));
         }

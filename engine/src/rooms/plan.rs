@@ -103,6 +103,12 @@ fn as_chunks(slots: &Vec<u32>) -> &[Vec<u32>] {
     }
 }
 
+/// Several sparse `to` lists are scattered without summaries and read back by a walk over every word
+/// (sequential, no summary bookkeeping) when they hold at least one candidate per this many words.
+/// The summaries cost a store-forwarded read-modify-write per member (sorted members share summary
+/// words: a dependency chain), worth it only when most words are empty.
+const FLAT_SCATTER_FACTOR: usize = 4;
+
 /// A sparse `except` list is cleared from the scattered targets (O(its members)) rather than checked
 /// per non-zero word by a cursor (O(words), each a likely mispredicted branch) when it has at most this
 /// many members per target candidate.
@@ -128,9 +134,11 @@ impl NamespaceRooms {
             self.resolve_name(name, &mut spec.except_rooms, &mut spec.except_owners);
         }
         for sid in &target.except_sids {
-            // A room named by a Sid exists only if someone joined that name (rare): one hash for it.
-            if let Some(id) = self.rooms.lookup(sid.as_str()) {
-                spec.except_rooms.push(id);
+            // A room named by a Sid exists only if someone joined that name (rare): hash it only then.
+            if self.rooms.has_sid_shaped_names() {
+                if let Some(id) = self.rooms.lookup(sid.as_str()) {
+                    spec.except_rooms.push(id);
+                }
             }
             if let Some(owner) = self.owner_of(*sid) {
                 spec.except_owners.push(owner);
@@ -190,27 +198,34 @@ impl NamespaceRooms {
                 one_list = chunks;
             }
         };
+        // Members of the sparse targets, duplicates included.
+        let mut candidates = to_slots.first().map_or(0, Vec::len);
         for &id in &spec.to_rooms {
-            match self.rooms.members(id).view() {
+            let set = self.rooms.members(id);
+            match set.view() {
                 SetView::Dense(words) => {
                     dense = true;
                     end_word = end_word.max(words.len());
                 }
-                SetView::Sparse(chunks) => note_list(chunks, &mut end_word),
+                SetView::Sparse(chunks) => {
+                    note_list(chunks, &mut end_word);
+                    candidates += set.len();
+                }
             }
         }
         note_list(to_slots, &mut end_word);
         let mut walk = match (dense, lists) {
             (true, _) => Walk::EveryWord { end_word, scattered: lists > 0, excepts_scattered: false },
             (false, 0 | 1) => Walk::OneList,
+            (false, _) if candidates * FLAT_SCATTER_FACTOR >= end_word => {
+                Walk::EveryWord { end_word, scattered: true, excepts_scattered: false }
+            }
             (false, _) => Walk::Scattered,
         };
-        let mut candidates = 0;
         if lists > 0 && walk != Walk::OneList {
             one_list = &[];
             scatter.prepare(end_word);
             for chunk in self.sparse_to_lists(spec).chain([to_slots]).flatten() {
-                candidates += chunk.len();
                 match walk {
                     Walk::Scattered => scatter.add_summarised(chunk),
                     _ => scatter.add_flat(chunk),
@@ -238,7 +253,8 @@ impl NamespaceRooms {
             _ => None,
         });
         match &mut walk {
-            Walk::Scattered => {
+            // Only sparse targets, all scattered: the excepts can be cleared from them.
+            Walk::Scattered | Walk::EveryWord { .. } if !dense => {
                 for (view, chunks) in sparse_excepts {
                     if below_end(chunks).map(<[u32]>::len).sum::<usize>()
                         <= SCATTER_EXCEPT_FACTOR * candidates
@@ -263,7 +279,8 @@ impl NamespaceRooms {
                     except_left = &[];
                 }
             }
-            Walk::OneList => {}
+            // (`Scattered` is only chosen without a dense target.)
+            Walk::OneList | Walk::Scattered => {}
         }
         let has_except = spec.except_rooms.len() > EXCEPT_CACHE
             || !except_left.is_empty()

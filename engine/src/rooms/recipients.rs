@@ -63,6 +63,8 @@ pub struct Recipients<'s> {
     next_word: usize,
     /// [`Walk::EveryWord`]'s dense sources (unused entries are empty), unless `dense_overflow`.
     dense: [&'s [u64]; DENSE_CACHE],
+    /// Some dense source exists (else [`Walk::EveryWord`] reads only the scattered sparse targets).
+    has_dense: bool,
     dense_overflow: bool,
     /// The first [`EXCEPT_CACHE`] `except` rooms' sets.
     excepts: [SetView<'s>; EXCEPT_CACHE],
@@ -111,6 +113,7 @@ impl<'s> Recipients<'s> {
             has_except,
             next_word: 0,
             dense,
+            has_dense: dense_count > 0,
             dense_overflow: dense_count > DENSE_CACHE,
             excepts,
             scatter,
@@ -178,7 +181,7 @@ impl<'s> Recipients<'s> {
     /// [`Walk::EveryWord`]'s recipients in word `w`. Every word is asked for once, ascending.
     #[inline(always)]
     fn word_of_every_word(&mut self, w: usize, scattered: bool, excepts_scattered: bool) -> u64 {
-        let mut acc = self.dense_word(w);
+        let mut acc = if self.has_dense { self.dense_word(w) } else { 0 };
         if scattered {
             acc |= self.scatter.take_word(w);
         }

@@ -13,6 +13,7 @@
 //!   (galloping cursors into except lists), over [`set`] (member sets: chunked
 //!   sorted lists or bitsets).
 
+mod batch;
 mod chunked;
 mod cursors;
 mod names;

@@ -7,6 +7,7 @@
 //! intermediate set: recipients are produced lazily, a 64-slot word at a time.
 
 use crate::ids::{RoomId, Sid, SocketId};
+use crate::rooms::batch::SlotBatch;
 use crate::rooms::cursors::Cursors;
 use crate::rooms::names::RoomName;
 use crate::rooms::namespace::NamespaceRooms;
@@ -88,6 +89,8 @@ pub struct Scratch {
     scatter: ScatterBits,
     /// The sparse `except` members, for a walk over every word.
     except_bits: ScatterBits,
+    /// The decode buffer of sparse walks.
+    batch: SlotBatch,
     /// Slots of the targeted own rooms still valid, ascending.
     to_slots: Vec<u32>,
     /// Slots of the excepted own rooms still valid, ascending.
@@ -177,7 +180,7 @@ impl NamespaceRooms {
     /// join order; the order across different recipients is not observable by clients.
     pub fn plan<'s>(&'s self, spec: &'s BroadcastSpec, scratch: &'s mut Scratch) -> Recipients<'s> {
         debug_assert_eq!(spec.epoch, self.rooms.epoch(), "BroadcastSpec planned after a room was deleted");
-        let Scratch { cursors, scatter, except_bits, to_slots, except_slots } = scratch;
+        let Scratch { cursors, scatter, except_bits, batch, to_slots, except_slots } = scratch;
         if !spec.to_owners.is_empty() || !to_slots.is_empty() {
             self.owner_slots(&spec.to_owners, to_slots);
         }
@@ -236,9 +239,20 @@ impl NamespaceRooms {
         // Sparse excepts: cleared from the scattered targets, or scattered for the word walk, when
         // that is cheaper than a cursor per word; the others stay for the iterator to check. Only
         // slots below `end_word * 64` matter (and only those may be set in a bitmap).
-        let mut excepts = [SetView::Sparse(&[]); EXCEPT_CACHE];
-        for (view, &id) in excepts.iter_mut().zip(&spec.except_rooms) {
-            *view = self.rooms.members(id).view();
+        // Bit `i`: the `i`th except room (of the first `EXCEPT_CACHE`) is still to check per candidate.
+        let mut excepts_left = 0u32;
+        let mut sparse_excepts: [&'s [Vec<u32>]; EXCEPT_CACHE] = [&[]; EXCEPT_CACHE];
+        for (i, &id) in spec.except_rooms.iter().take(EXCEPT_CACHE).enumerate() {
+            match self.rooms.members(id).view() {
+                SetView::Dense(_) => excepts_left |= 1 << i,
+                SetView::Sparse([]) => {}
+                SetView::Sparse(chunks) => {
+                    excepts_left |= 1 << i;
+                    if let Some(slot) = sparse_excepts.get_mut(i) {
+                        *slot = chunks;
+                    }
+                }
+            }
         }
         let mut except_left = except_slots;
         let end_slot = end_word * 64;
@@ -248,19 +262,16 @@ impl NamespaceRooms {
                 .take_while(move |c| c.first().is_some_and(|&s| (s as usize) < end_slot))
                 .map(move |c| c.get(..c.partition_point(|&s| (s as usize) < end_slot)).unwrap_or(c))
         };
-        let sparse_excepts = excepts.iter_mut().filter_map(|view| match *view {
-            SetView::Sparse(chunks) if !chunks.is_empty() => Some((view, chunks)),
-            _ => None,
-        });
+        let sparse_excepts = sparse_excepts.into_iter().enumerate().filter(|(_, chunks)| !chunks.is_empty());
         match &mut walk {
             // Only sparse targets, all scattered: the excepts can be cleared from them.
             Walk::Scattered | Walk::EveryWord { .. } if !dense => {
-                for (view, chunks) in sparse_excepts {
+                for (i, chunks) in sparse_excepts {
                     if below_end(chunks).map(<[u32]>::len).sum::<usize>()
                         <= SCATTER_EXCEPT_FACTOR * candidates
                     {
                         below_end(chunks).for_each(|chunk| scatter.remove_all(chunk));
-                        *view = SetView::Sparse(&[]);
+                        excepts_left &= !(1 << i);
                     }
                 }
                 below_end(except_left).for_each(|chunk| scatter.remove_all(chunk));
@@ -271,9 +282,9 @@ impl NamespaceRooms {
                 if sparse_excepts.peek().is_some() || !except_left.is_empty() {
                     except_bits.prepare(end_word);
                     *excepts_scattered = true;
-                    for (view, chunks) in sparse_excepts {
+                    for (i, chunks) in sparse_excepts {
                         below_end(chunks).for_each(|chunk| except_bits.add_flat(chunk));
-                        *view = SetView::Sparse(&[]);
+                        excepts_left &= !(1 << i);
                     }
                     below_end(except_left).for_each(|chunk| except_bits.add_flat(chunk));
                     except_left = &[];
@@ -282,11 +293,10 @@ impl NamespaceRooms {
             // (`Scattered` is only chosen without a dense target.)
             Walk::OneList | Walk::Scattered => {}
         }
-        let has_except = spec.except_rooms.len() > EXCEPT_CACHE
-            || !except_left.is_empty()
-            || excepts.iter().any(|v| !matches!(v, SetView::Sparse([])));
-        let setup = Setup { walk, run: one_list, excepts, except_slots: except_left, has_except };
-        Recipients::new(self, spec, cursors, scatter, except_bits, setup)
+        let has_except =
+            spec.except_rooms.len() > EXCEPT_CACHE || !except_left.is_empty() || excepts_left != 0;
+        let setup = Setup { walk, run: one_list, excepts_left, except_slots: except_left, has_except };
+        Recipients::new(self, spec, cursors, scatter, except_bits, batch, setup)
     }
 
     /// The member lists of the sparse `to` rooms.

@@ -5,6 +5,7 @@
 //! word or load the next chunk.
 
 use crate::ids::SocketId;
+use crate::rooms::batch::SlotBatch;
 use crate::rooms::cursors::{contains_at, mask_in_word, Cursors};
 use crate::rooms::namespace::NamespaceRooms;
 use crate::rooms::plan::BroadcastSpec;
@@ -26,10 +27,6 @@ pub(crate) enum Walk {
     Scattered,
 }
 
-/// Dense word sources cached by [`Walk::EveryWord`] (the live bitset for everyone, dense `to` rooms);
-/// with more, each word looks them up in the room table.
-const DENSE_CACHE: usize = 4;
-
 /// `except` rooms whose sets are cached in the iterator; the others are looked up in the room table
 /// at each use.
 pub(crate) const EXCEPT_CACHE: usize = 4;
@@ -40,8 +37,9 @@ pub(crate) struct Setup<'s> {
     pub(crate) walk: Walk,
     /// [`Walk::OneList`]'s list, as chunks.
     pub(crate) run: &'s [Vec<u32>],
-    /// The first [`EXCEPT_CACHE`] `except` rooms' sets still to check (emptied once applied).
-    pub(crate) excepts: [SetView<'s>; EXCEPT_CACHE],
+    /// Bit `i`: the set of `except` room `i` (of the first [`EXCEPT_CACHE`]) is still to check;
+    /// clear once `plan` has applied it to a bitmap (or it is empty).
+    pub(crate) excepts_left: u32,
     /// Excepted own-room slots still to check (one chunk, or none).
     pub(crate) except_slots: &'s [Vec<u32>],
     /// Some except is still to check.
@@ -61,8 +59,12 @@ pub struct Recipients<'s> {
     walk: Walk,
     has_except: bool,
     next_word: usize,
-    /// [`Walk::EveryWord`]'s dense sources (unused entries are empty), unless `dense_overflow`.
-    dense: [&'s [u64]; DENSE_CACHE],
+    /// [`Walk::EveryWord`]'s first two dense sources (the live bitset for everyone, dense `to`
+    /// rooms; empty if fewer); with more (`dense_overflow`), each word looks them all up in the room
+    /// table. Two fields rather than an array: an array filled in a loop was built on the stack and
+    /// copied into the iterator with 16-byte loads over 8-byte stores — a failed store forward that
+    /// was ~40% of a 10-recipient plan.
+    dense: (&'s [u64], &'s [u64]),
     /// Some dense source exists (else [`Walk::EveryWord`] reads only the scattered sparse targets).
     has_dense: bool,
     dense_overflow: bool,
@@ -70,6 +72,9 @@ pub struct Recipients<'s> {
     excepts: [SetView<'s>; EXCEPT_CACHE],
     scatter: &'s mut ScatterBits,
     except_bits: &'s mut ScatterBits,
+    /// The decode buffer of sparse walks (kept in the `Scratch`: not re-initialised per plan); taken
+    /// by `fold`.
+    batch: Option<&'s mut SlotBatch>,
     scatter_cursor: ScatterCursor,
     ns: &'s NamespaceRooms,
     spec: &'s BroadcastSpec,
@@ -85,23 +90,29 @@ impl<'s> Recipients<'s> {
         cursors: &'s mut Cursors,
         scatter: &'s mut ScatterBits,
         except_bits: &'s mut ScatterBits,
+        batch: &'s mut SlotBatch,
         setup: Setup<'s>,
     ) -> Self {
-        let Setup { walk, run, excepts, except_slots, has_except } = setup;
-        let mut dense: [&'s [u64]; DENSE_CACHE] = [&[]; DENSE_CACHE];
-        let mut dense_count = 0;
+        let Setup { walk, run, excepts_left, except_slots, has_except } = setup;
+        let mut excepts = [SetView::Sparse(&[]); EXCEPT_CACHE];
+        if excepts_left != 0 {
+            for (i, (view, &id)) in excepts.iter_mut().zip(&spec.except_rooms).enumerate() {
+                if excepts_left & (1 << i) != 0 {
+                    *view = ns.rooms.members(id).view();
+                }
+            }
+        }
+        let (mut first, mut second, mut more): (Option<&'s [u64]>, Option<&'s [u64]>, bool) =
+            (None, None, false);
         if let Walk::EveryWord { .. } = walk {
             let everyone = spec.everyone.then(|| ns.slab.live_words());
             let dense_rooms = spec.to_rooms.iter().filter_map(|&id| match ns.rooms.members(id).view() {
                 SetView::Dense(words) => Some(words),
                 SetView::Sparse(_) => None,
             });
-            for words in everyone.into_iter().chain(dense_rooms) {
-                if let Some(slot) = dense.get_mut(dense_count) {
-                    *slot = words;
-                }
-                dense_count += 1;
-            }
+            let mut sources = everyone.into_iter().chain(dense_rooms);
+            (first, second) = (sources.next(), sources.next());
+            more = sources.next().is_some();
         }
         Recipients {
             bits: 0,
@@ -112,12 +123,13 @@ impl<'s> Recipients<'s> {
             walk,
             has_except,
             next_word: 0,
-            dense,
-            has_dense: dense_count > 0,
-            dense_overflow: dense_count > DENSE_CACHE,
+            dense: (first.unwrap_or(&[]), second.unwrap_or(&[])),
+            has_dense: first.is_some(),
+            dense_overflow: more,
             excepts,
             scatter,
             except_bits,
+            batch: Some(batch),
             scatter_cursor: ScatterCursor::default(),
             ns,
             spec,
@@ -226,7 +238,8 @@ impl<'s> Recipients<'s> {
     #[inline]
     fn dense_word(&self, w: usize) -> u64 {
         if !self.dense_overflow {
-            return self.dense.iter().fold(0, |acc, words| acc | words.get(w).copied().unwrap_or(0));
+            let word = |words: &[u64]| words.get(w).copied().unwrap_or(0);
+            return word(self.dense.0) | word(self.dense.1);
         }
         let (ns, spec) = (self.ns, self.spec);
         let mut acc = 0;
@@ -325,6 +338,15 @@ fn fold_word<B, F: FnMut(B, SocketId) -> B>(
     acc
 }
 
+/// Every slot of `slots` through `f`.
+#[inline(always)]
+fn fold_slots<B, F: FnMut(B, SocketId) -> B>(generations: &[u32], slots: &[u32], mut acc: B, f: &mut F) -> B {
+    for &slot in slots {
+        acc = f(acc, SocketId::new(slot, generations.get(slot as usize).copied().unwrap_or(0)));
+    }
+    acc
+}
+
 impl Recipients<'_> {
     /// The internal iteration behind [`Iterator::fold`] (and so `for_each`, `count`, `sum`): the same
     /// recipients as repeated `next`, from wherever `next` left off, with the walk's state in locals.
@@ -337,11 +359,24 @@ impl Recipients<'_> {
             acc = self.fold_list(chunk, acc, f);
         }
         match self.walk {
-            Walk::EveryWord { end_word, scattered, excepts_scattered } => {
+            Walk::EveryWord { end_word, scattered, excepts_scattered } if self.has_dense => {
                 for w in std::mem::replace(&mut self.next_word, end_word)..end_word {
                     let bits = self.word_of_every_word(w, scattered, excepts_scattered);
                     acc = fold_word(generations, (w * 64) as u32, bits, acc, f);
                 }
+                self.every_word_done(scattered, excepts_scattered);
+            }
+            // Sparse unions: a few recipients per word, decoded in batches (see `SlotBatch`).
+            Walk::EveryWord { end_word, scattered, excepts_scattered } => {
+                let mut local = SlotBatch::default();
+                let batch = self.batch.take().unwrap_or(&mut local);
+                for w in std::mem::replace(&mut self.next_word, end_word)..end_word {
+                    let bits = self.word_of_every_word(w, scattered, excepts_scattered);
+                    if batch.push_word((w * 64) as u32, bits) {
+                        acc = fold_slots(generations, batch.take(), acc, f);
+                    }
+                }
+                acc = fold_slots(generations, batch.take(), acc, f);
                 self.every_word_done(scattered, excepts_scattered);
             }
             Walk::OneList => {}

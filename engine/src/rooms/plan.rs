@@ -170,8 +170,13 @@ impl NamespaceRooms {
     /// - one sparse `to` list (a room, or own rooms): walk it, each member checked against the
     ///   `except` rooms (a bit test, or a galloping cursor). Cost O(members × except rooms).
     /// - several sparse `to` lists: scatter their members into the scratch bitmap (one bit each plus
-    ///   two summary bits), then read back its non-zero words in order, AND-NOT the `except` members
+    ///   two summary marks), then read back its non-zero words in order, AND-NOT the `except` members
     ///   of each. Cost O(to members + non-zero words × except rooms), independent of the shard's size.
+    ///   When the lists hold at least one member per `FLAT_SCATTER_FACTOR` words, they are scattered
+    ///   without summaries and every word is read (the first strategy without dense sources).
+    ///
+    /// Iterate with `for_each`/`fold` where possible: `Recipients` overrides `fold` to walk with its
+    /// state in registers (`next` keeps it in the iterator: a store and a reload per recipient).
     ///
     /// Sparse `except` rooms are read through monotonic cursors, so each member list is read at most
     /// once per broadcast.

@@ -2,10 +2,13 @@
 //!
 //! `next` has two fast paths — pop a bit of the current 64-slot word, or take the next slot of the
 //! current chunk of the one sorted list being walked — and falls back to `refill` to compute the next
-//! word or load the next chunk.
+//! word or load the next chunk. `fold` (and so `for_each`, `count`) does the same walk with its state
+//! in locals: a loop per word and per chunk instead of a state machine re-entered per recipient, and
+//! sparse word walks decode in batches (`SlotBatch`). Both give the same recipients in the same order,
+//! and `fold` may take over from wherever `next` stopped.
 
 use crate::ids::SocketId;
-use crate::rooms::batch::SlotBatch;
+use crate::rooms::batch::{fold_slots, fold_word, SlotBatch};
 use crate::rooms::cursors::{contains_at, mask_in_word, Cursors};
 use crate::rooms::namespace::NamespaceRooms;
 use crate::rooms::plan::BroadcastSpec;
@@ -15,9 +18,9 @@ use crate::rooms::set::{bit, SetView};
 /// How the next recipients are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Walk {
-    /// A dense target (or everyone): every word below `end_word`; the sparse targets were scattered
-    /// into the `ScatterBits` (without summaries) if `scattered`, the sparse excepts into the except
-    /// bitmap if `excepts_scattered`.
+    /// A dense target (or everyone), or sparse targets with a candidate per few words: every word
+    /// below `end_word`; the sparse targets were scattered into the `ScatterBits` (without summaries)
+    /// if `scattered`, the sparse excepts into the except bitmap if `excepts_scattered`.
     EveryWord { end_word: usize, scattered: bool, excepts_scattered: bool },
     /// At most one non-empty sparse target and no dense one: a plain walk of that list, each member
     /// checked against the excepts.
@@ -318,33 +321,6 @@ impl Iterator for Recipients<'_> {
     fn fold<B, F: FnMut(B, SocketId) -> B>(mut self, init: B, mut f: F) -> B {
         self.fold_rest(init, &mut f)
     }
-}
-
-/// Every slot of `bits` (bit `i` is slot `base + i`), ascending, through `f`. The word and its base
-/// stay in registers (in `next` they live in the iterator, so popping a bit is a store and a reload).
-#[inline(always)]
-fn fold_word<B, F: FnMut(B, SocketId) -> B>(
-    generations: &[u32],
-    base: u32,
-    mut bits: u64,
-    mut acc: B,
-    f: &mut F,
-) -> B {
-    while bits != 0 {
-        let slot = base + bits.trailing_zeros();
-        bits &= bits - 1;
-        acc = f(acc, SocketId::new(slot, generations.get(slot as usize).copied().unwrap_or(0)));
-    }
-    acc
-}
-
-/// Every slot of `slots` through `f`.
-#[inline(always)]
-fn fold_slots<B, F: FnMut(B, SocketId) -> B>(generations: &[u32], slots: &[u32], mut acc: B, f: &mut F) -> B {
-    for &slot in slots {
-        acc = f(acc, SocketId::new(slot, generations.get(slot as usize).copied().unwrap_or(0)));
-    }
-    acc
 }
 
 impl Recipients<'_> {

@@ -344,8 +344,12 @@ impl Recipients<'_> {
             }
             // Sparse unions: a few recipients per word, decoded in batches (see `SlotBatch`).
             Walk::EveryWord { end_word, scattered, excepts_scattered } => {
-                let mut local = SlotBatch::default();
-                let batch = self.batch.take().unwrap_or(&mut local);
+                // `batch` is always there (`fold` runs once); the fallback is built only if not.
+                let mut local = None;
+                let batch = match self.batch.take() {
+                    Some(batch) => batch,
+                    None => local.insert(SlotBatch::default()),
+                };
                 for w in std::mem::replace(&mut self.next_word, end_word)..end_word {
                     let bits = self.word_of_every_word(w, scattered, excepts_scattered);
                     if batch.push_word((w * 64) as u32, bits) {

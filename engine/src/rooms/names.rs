@@ -3,7 +3,9 @@
 //! Room names come from clients, so the interner's hash must resist collision flooding (HashDoS): it
 //! is foldhash keyed with a per-process random seed ([`name_hash`]), not a fixed function. foldhash
 //! rather than std's SipHash because a broadcast resolves every target name on every shard: SipHash
-//! cost ~20 ns per short name, the bulk of a 10-recipient broadcast. Each [`RoomName`] carries its
+//! cost ~20 ns per short name, the bulk of a 10-recipient broadcast. The price: foldhash is only
+//! "minimally DoS-resistant" (an attacker who infers the seed from long observation could craft
+//! colliding names), where SipHash's keyed output is a PRF. Each [`RoomName`] carries its
 //! hash, computed once when the name is made (once per broadcast, shared by every shard), so
 //! `resolve` probes the table without hashing at all.
 

@@ -4,55 +4,19 @@
 //! `cargo bench -p roomcast-benches --bench rooms` — results and method in docs/BENCHMARKS.md.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use roomcast_benches::{build_fixture, sid_of, Fixture, SplitMix64};
-use roomcast_engine::rooms::{BroadcastSpec, BroadcastTarget, MemberSet, RoomName, Scratch};
+use roomcast_benches::{bench_fixture, case_target, join_leave_batch, SplitMix64, BROADCAST_CASES};
+use roomcast_engine::rooms::{BroadcastSpec, MemberSet, Scratch};
 use std::time::Duration;
 
 /// Shard sizes (sockets of one namespace on one shard).
 const SHARDS: [(&str, usize); 3] = [("1k", 1_000), ("100k", 100_000), ("1M", 1_000_000)];
 
-/// Rooms of every fixture: `t*` are targets, `x*` are excepted; `10` = 10 members, `1p` = 1% of the
-/// shard, `50` = 50% of the shard.
-fn rooms(n: usize) -> Vec<(String, usize)> {
-    let mut rooms = Vec::new();
-    for (prefix, size, count) in [("t10", 10, 5), ("x10", 10, 2), ("t1p", n / 100, 5), ("x1p", n / 100, 2)] {
-        rooms.extend((0..count).map(|k| (format!("{prefix}_{k}"), size)));
-    }
-    rooms.extend((0..2).map(|k| (format!("t50_{k}"), n / 2)));
-    rooms.push(("x50_0".to_string(), n / 2));
-    rooms
-}
-
-/// `(label, to, except, exclude the sender)`. Empty `to` = every socket.
-type Case = (&'static str, &'static [&'static str], &'static [&'static str], bool);
-
-const CASES: [Case; 8] = [
-    ("to1_r10", &["t10_0"], &[], false),
-    ("to5_r10_ex2_r10", &["t10_0", "t10_1", "t10_2", "t10_3", "t10_4"], &["x10_0", "x10_1"], true),
-    ("to1_1pct", &["t1p_0"], &[], false),
-    ("to3_1pct_ex1_1pct", &["t1p_0", "t1p_1", "t1p_2"], &["x1p_0"], true),
-    ("to1_50pct", &["t50_0"], &[], false),
-    ("to2_50pct_ex2_1pct", &["t50_0", "t50_1"], &["x1p_0", "x1p_1"], true),
-    ("to5_mixed_ex2", &["t50_0", "t1p_0", "t1p_1", "t10_0", "t10_1"], &["x50_0", "x10_0"], true),
-    ("everyone_but_sender", &[], &[], true),
-];
-
-fn fixture(n: usize) -> Fixture {
-    let rooms = rooms(n);
-    let borrowed: Vec<(&str, usize)> = rooms.iter().map(|(name, size)| (name.as_str(), *size)).collect();
-    build_fixture(n, &borrowed, 0x5eed)
-}
-
 fn plan(c: &mut Criterion) {
     for (shard, n) in SHARDS {
-        let fx = fixture(n);
-        for (label, to, except, sender) in CASES {
-            let target = BroadcastTarget {
-                to: to.iter().map(|&r| RoomName::from(r)).collect(),
-                except: except.iter().map(|&r| RoomName::from(r)).collect(),
-                except_sids: if sender { vec![sid_of(0)] } else { Vec::new() },
-                ..Default::default()
-            };
+        let fx = bench_fixture(n);
+        for case in &BROADCAST_CASES {
+            let (label, to, except, sender) = *case;
+            let target = case_target(case);
             let except_ids: &[u64] = if sender { &[0] } else { &[] };
             let mut spec = BroadcastSpec::new();
             let mut scratch = Scratch::default();
@@ -67,17 +31,21 @@ fn plan(c: &mut Criterion) {
             group.bench_function("roomcast", |b| {
                 b.iter(|| {
                     fx.ours.resolve(black_box(&target), &mut spec);
-                    let mut acc = 0u64;
-                    for s in fx.ours.plan(&spec, &mut scratch) {
-                        acc = acc.wrapping_add(u64::from(s.slot()));
-                    }
+                    // `fold` (what `for_each` and the server's delivery loop use), not `next`; each
+                    // slot through `black_box`, or a list walk's sum gets vectorised.
+                    let acc = fx
+                        .ours
+                        .plan(&spec, &mut scratch)
+                        .fold(0u64, |acc, s| acc.wrapping_add(u64::from(black_box(s.slot()))));
                     black_box(acc)
                 })
             });
             group.bench_function("naive", |b| {
                 b.iter(|| {
                     let mut acc = 0u64;
-                    fx.naive.broadcast(black_box(to), except, except_ids, |id| acc = acc.wrapping_add(id));
+                    fx.naive.broadcast(black_box(to), except, except_ids, |id| {
+                        acc = acc.wrapping_add(black_box(id))
+                    });
                     black_box(acc)
                 })
             });
@@ -90,17 +58,9 @@ fn plan(c: &mut Criterion) {
 fn join_leave(c: &mut Criterion) {
     const PAIRS: usize = 1000;
     for (shard, n) in [("100k", 100_000), ("1M", 1_000_000)] {
-        let mut fx = fixture(n);
+        let mut fx = bench_fixture(n);
         for room in ["t10_0", "t1p_0", "t50_0"] {
-            let members: std::collections::HashSet<u32> = fx.ours.members(room).map(|s| s.slot()).collect();
-            let mut rng = SplitMix64(42);
-            let mut batch = Vec::with_capacity(PAIRS);
-            while batch.len() < PAIRS {
-                let i = rng.below(n);
-                if !members.contains(&(i as u32)) {
-                    batch.push(i);
-                }
-            }
+            let batch = join_leave_batch(&fx, room, PAIRS);
             let mut group = c.benchmark_group(format!("rooms/join_leave/{shard}"));
             group.throughput(Throughput::Elements(PAIRS as u64));
             group.bench_function(BenchmarkId::new("roomcast", room), |b| {

@@ -72,6 +72,67 @@ impl NaiveRooms {
     }
 }
 
+/// The rooms of every rooms-benchmark fixture: `t*` are targets, `x*` are excepted; `10` = 10
+/// members, `1p` = 1% of the shard, `50` = 50% of the shard.
+pub fn bench_rooms(n: usize) -> Vec<(String, usize)> {
+    let mut rooms = Vec::new();
+    for (prefix, size, count) in [("t10", 10, 5), ("x10", 10, 2), ("t1p", n / 100, 5), ("x1p", n / 100, 2)] {
+        rooms.extend((0..count).map(|k| (format!("{prefix}_{k}"), size)));
+    }
+    rooms.extend((0..2).map(|k| (format!("t50_{k}"), n / 2)));
+    rooms.push(("x50_0".to_string(), n / 2));
+    rooms
+}
+
+/// A broadcast of the rooms benchmarks: `(label, to, except, exclude the sender)`. Empty `to` = every
+/// socket; the sender is fixture socket 0.
+pub type BroadcastCase = (&'static str, &'static [&'static str], &'static [&'static str], bool);
+
+/// The broadcasts measured by `benches/rooms.rs` and `rooms-minima`.
+pub const BROADCAST_CASES: [BroadcastCase; 8] = [
+    ("to1_r10", &["t10_0"], &[], false),
+    ("to5_r10_ex2_r10", &["t10_0", "t10_1", "t10_2", "t10_3", "t10_4"], &["x10_0", "x10_1"], true),
+    ("to1_1pct", &["t1p_0"], &[], false),
+    ("to3_1pct_ex1_1pct", &["t1p_0", "t1p_1", "t1p_2"], &["x1p_0"], true),
+    ("to1_50pct", &["t50_0"], &[], false),
+    ("to2_50pct_ex2_1pct", &["t50_0", "t50_1"], &["x1p_0", "x1p_1"], true),
+    ("to5_mixed_ex2", &["t50_0", "t1p_0", "t1p_1", "t10_0", "t10_1"], &["x50_0", "x10_0"], true),
+    ("everyone_but_sender", &[], &[], true),
+];
+
+/// The fixture of the rooms benchmarks: `n` sockets in [`bench_rooms`]`(n)`.
+pub fn bench_fixture(n: usize) -> Fixture {
+    let rooms = bench_rooms(n);
+    let borrowed: Vec<(&str, usize)> = rooms.iter().map(|(name, size)| (name.as_str(), *size)).collect();
+    build_fixture(n, &borrowed, 0x5eed)
+}
+
+/// The [`BroadcastTarget`](roomcast_engine::rooms::BroadcastTarget) of a case.
+pub fn case_target(case: &BroadcastCase) -> roomcast_engine::rooms::BroadcastTarget {
+    let (_, to, except, sender) = *case;
+    roomcast_engine::rooms::BroadcastTarget {
+        to: to.iter().map(|&r| roomcast_engine::rooms::RoomName::from(r)).collect(),
+        except: except.iter().map(|&r| roomcast_engine::rooms::RoomName::from(r)).collect(),
+        except_sids: if sender { vec![sid_of(0)] } else { Vec::new() },
+        ..Default::default()
+    }
+}
+
+/// `PAIRS` fixture sockets (indexes), drawn at random, that are not members of `room`: the join +
+/// leave batch of the rooms benchmarks.
+pub fn join_leave_batch(fx: &Fixture, room: &str, pairs: usize) -> Vec<usize> {
+    let members: HashSet<u32> = fx.ours.members(room).map(|s| s.slot()).collect();
+    let mut rng = SplitMix64(42);
+    let mut batch = Vec::with_capacity(pairs);
+    while batch.len() < pairs {
+        let i = rng.below(fx.ids.len());
+        if !members.contains(&(i as u32)) {
+            batch.push(i);
+        }
+    }
+    batch
+}
+
 /// A small deterministic PRNG (SplitMix64) so fixtures are the same on every run.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(pub u64);

@@ -290,6 +290,11 @@ impl Harness {
         self.ns.resolve(&target, &mut self.spec);
         let got: Vec<SocketId> = self.ns.plan(&self.spec, &mut self.scratch).collect();
         prop_assert!(got.windows(2).all(|w| w[0].slot() < w[1].slot()), "ascending slots, each once");
+        // Internal iteration (`fold`, as `for_each` uses) from a point `next` left off yields the same.
+        let mut recipients = self.ns.plan(&self.spec, &mut self.scratch);
+        let mut folded: Vec<SocketId> = recipients.by_ref().take(got.len() / 3).collect();
+        recipients.for_each(|s| folded.push(s));
+        prop_assert_eq!(&folded, &got, "fold after {} calls to next", got.len() / 3);
         let mut ours: Vec<String> =
             got.iter().map(|&s| self.ns.sid(s).map(|sid| sid.to_string()).unwrap_or_default()).collect();
         ours.sort();

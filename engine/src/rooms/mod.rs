@@ -9,10 +9,11 @@
 //! - control path (may allocate, hash, log): [`namespace`] (connect, join, leave, views, adapter
 //!   events), `names` (room-name interning), `slab` (socket slots).
 //! - hot path: [`plan`] (resolve a broadcast's names, plan its recipients), `recipients` (the
-//!   iterator that computes them), `scatter` (the bitmap that unions sparse lists), `cursors`
-//!   (galloping cursors into except lists), over [`set`] (member sets: chunked
-//!   sorted lists or bitsets).
+//!   iterator that computes them), `scatter` (the bitmap that unions sparse lists), `batch` (decodes
+//!   sparse recipient words in batches), `cursors` (galloping cursors into except lists), over
+//!   [`set`] (member sets: chunked sorted lists or bitsets).
 
+mod batch;
 mod chunked;
 mod cursors;
 mod names;

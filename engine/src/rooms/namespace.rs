@@ -41,7 +41,8 @@ pub enum AdapterEvent {
 pub struct NamespaceRooms {
     pub(super) slab: Slab,
     pub(super) rooms: RoomTable,
-    by_sid: HashMap<Sid, SocketId>,
+    /// Keyed by server-made random `Sid`s, so a fast seeded hash (foldhash) is safe here too.
+    by_sid: HashMap<Sid, SocketId, foldhash::fast::RandomState>,
     events: VecDeque<AdapterEvent>,
     events_enabled: bool,
     room_count: usize,
@@ -67,7 +68,7 @@ impl NamespaceRooms {
         NamespaceRooms {
             slab: Slab::default(),
             rooms: RoomTable::default(),
-            by_sid: HashMap::new(),
+            by_sid: HashMap::default(),
             events: VecDeque::new(),
             events_enabled: true,
             room_count: 0,
@@ -104,8 +105,10 @@ impl NamespaceRooms {
     /// `socket.join(room)`. Joining a room the socket is in is a silent no-op.
     /// Errors: `Misuse` for a stale `SocketId`.
     pub fn join(&mut self, s: SocketId, room: &str) -> Result<(), Error> {
-        let sid = self.slab.entry(s).ok_or(STALE)?.sid;
-        if is_own_room(sid, room) {
+        // The socket's entry (a likely cache miss in a big shard) is read only for a `Sid`-shaped
+        // name, and otherwise not before the set update, so the two overlap.
+        self.slab.check(s)?;
+        if room.len() == Sid::LEN && is_own_room(self.slab.entry(s).ok_or(STALE)?.sid, room) {
             return self.join_own(s);
         }
         let id = match self.rooms.lookup(room) {
@@ -124,8 +127,10 @@ impl NamespaceRooms {
         if !self.rooms.members_mut(id).is_some_and(|set| set.insert(s.slot(), universe)) {
             return Ok(());
         }
-        self.slab.entry_mut(s)?.rooms.push(id);
+        let entry = self.slab.entry_mut(s)?;
+        entry.rooms.push(id);
         if self.events_enabled {
+            let sid = entry.sid;
             let name = self.rooms.name_handle(id).cloned().unwrap_or_else(|| RoomName::from(room));
             self.events.push_back(AdapterEvent::JoinRoom(name, sid));
         }
@@ -269,7 +274,12 @@ impl NamespaceRooms {
         if room.len() != Sid::LEN {
             return None;
         }
-        let s = *self.by_sid.get(&Sid::parse(room)?)?;
+        self.owner_of(Sid::parse(room)?)
+    }
+
+    /// The socket with this `Sid`, if it is connected and in its own room.
+    pub(super) fn owner_of(&self, sid: Sid) -> Option<SocketId> {
+        let s = *self.by_sid.get(&sid)?;
         self.slab.entry(s).is_some_and(|e| e.in_own_room).then_some(s)
     }
 

@@ -7,6 +7,7 @@
 //! intermediate set: recipients are produced lazily, a 64-slot word at a time.
 
 use crate::ids::{RoomId, Sid, SocketId};
+use crate::rooms::batch::SlotBatch;
 use crate::rooms::cursors::Cursors;
 use crate::rooms::names::RoomName;
 use crate::rooms::namespace::NamespaceRooms;
@@ -88,6 +89,8 @@ pub struct Scratch {
     scatter: ScatterBits,
     /// The sparse `except` members, for a walk over every word.
     except_bits: ScatterBits,
+    /// The decode buffer of sparse walks.
+    batch: SlotBatch,
     /// Slots of the targeted own rooms still valid, ascending.
     to_slots: Vec<u32>,
     /// Slots of the excepted own rooms still valid, ascending.
@@ -103,14 +106,21 @@ fn as_chunks(slots: &Vec<u32>) -> &[Vec<u32>] {
     }
 }
 
+/// Several sparse `to` lists are scattered without summaries and read back by a walk over every word
+/// (sequential, no summary bookkeeping) when they hold at least one candidate per this many words.
+/// The summaries cost a store-forwarded read-modify-write per member (sorted members share summary
+/// words: a dependency chain), worth it only when most words are empty.
+const FLAT_SCATTER_FACTOR: usize = 4;
+
 /// A sparse `except` list is cleared from the scattered targets (O(its members)) rather than checked
 /// per non-zero word by a cursor (O(words), each a likely mispredicted branch) when it has at most this
 /// many members per target candidate.
 const SCATTER_EXCEPT_FACTOR: usize = 4;
 
 impl NamespaceRooms {
-    /// Resolves room names to ids for [`NamespaceRooms::plan`]. Cost: one string hash per name (two for
-    /// a name shaped like a `Sid`); allocates only to grow `spec`. Names of rooms that do not exist here
+    /// Resolves room names to ids for [`NamespaceRooms::plan`]. Cost: one table probe per name with the
+    /// name's precomputed hash (no hashing; a `Sid`-shaped name, or an `except_sids` entry, also
+    /// hashes the `Sid`, with foldhash); allocates only to grow `spec`. Names of rooms that do not exist here
     /// resolve to nothing: a `to` of only unknown rooms reaches nobody (not everybody).
     pub fn resolve(&self, target: &BroadcastTarget, spec: &mut BroadcastSpec) {
         spec.to_rooms.clear();
@@ -121,21 +131,30 @@ impl NamespaceRooms {
         spec.flags = target.flags;
         spec.epoch = self.rooms.epoch();
         for name in &target.to {
-            self.resolve_name(name.as_str(), &mut spec.to_rooms, &mut spec.to_owners);
+            self.resolve_name(name, &mut spec.to_rooms, &mut spec.to_owners);
         }
         for name in &target.except {
-            self.resolve_name(name.as_str(), &mut spec.except_rooms, &mut spec.except_owners);
+            self.resolve_name(name, &mut spec.except_rooms, &mut spec.except_owners);
         }
         for sid in &target.except_sids {
-            self.resolve_name(sid.as_str(), &mut spec.except_rooms, &mut spec.except_owners);
+            // A room named by a Sid exists only if someone joined that name (rare): hash it only then.
+            if self.rooms.has_sid_shaped_names() {
+                if let Some(id) = self.rooms.lookup(sid.as_str()) {
+                    spec.except_rooms.push(id);
+                }
+            }
+            if let Some(owner) = self.owner_of(*sid) {
+                spec.except_owners.push(owner);
+            }
         }
     }
 
-    fn resolve_name(&self, name: &str, rooms: &mut Vec<RoomId>, owners: &mut Vec<SocketId>) {
-        if let Some(id) = self.rooms.lookup(name) {
+    #[inline]
+    fn resolve_name(&self, name: &RoomName, rooms: &mut Vec<RoomId>, owners: &mut Vec<SocketId>) {
+        if let Some(id) = self.rooms.lookup_name(name) {
             rooms.push(id);
         }
-        if let Some(owner) = self.owner_in_own_room(name) {
+        if let Some(owner) = self.owner_in_own_room(name.as_str()) {
             owners.push(owner);
         }
     }
@@ -151,8 +170,13 @@ impl NamespaceRooms {
     /// - one sparse `to` list (a room, or own rooms): walk it, each member checked against the
     ///   `except` rooms (a bit test, or a galloping cursor). Cost O(members × except rooms).
     /// - several sparse `to` lists: scatter their members into the scratch bitmap (one bit each plus
-    ///   two summary bits), then read back its non-zero words in order, AND-NOT the `except` members
+    ///   two summary marks), then read back its non-zero words in order, AND-NOT the `except` members
     ///   of each. Cost O(to members + non-zero words × except rooms), independent of the shard's size.
+    ///   When the lists hold at least one member per `FLAT_SCATTER_FACTOR` words, they are scattered
+    ///   without summaries and every word is read (the first strategy without dense sources).
+    ///
+    /// Iterate with `for_each`/`fold` where possible: `Recipients` overrides `fold` to walk with its
+    /// state in registers (`next` keeps it in the iterator: a store and a reload per recipient).
     ///
     /// Sparse `except` rooms are read through monotonic cursors, so each member list is read at most
     /// once per broadcast.
@@ -161,7 +185,7 @@ impl NamespaceRooms {
     /// join order; the order across different recipients is not observable by clients.
     pub fn plan<'s>(&'s self, spec: &'s BroadcastSpec, scratch: &'s mut Scratch) -> Recipients<'s> {
         debug_assert_eq!(spec.epoch, self.rooms.epoch(), "BroadcastSpec planned after a room was deleted");
-        let Scratch { cursors, scatter, except_bits, to_slots, except_slots } = scratch;
+        let Scratch { cursors, scatter, except_bits, batch, to_slots, except_slots } = scratch;
         if !spec.to_owners.is_empty() || !to_slots.is_empty() {
             self.owner_slots(&spec.to_owners, to_slots);
         }
@@ -182,27 +206,34 @@ impl NamespaceRooms {
                 one_list = chunks;
             }
         };
+        // Members of the sparse targets, duplicates included.
+        let mut candidates = to_slots.first().map_or(0, Vec::len);
         for &id in &spec.to_rooms {
-            match self.rooms.members(id).view() {
+            let set = self.rooms.members(id);
+            match set.view() {
                 SetView::Dense(words) => {
                     dense = true;
                     end_word = end_word.max(words.len());
                 }
-                SetView::Sparse(chunks) => note_list(chunks, &mut end_word),
+                SetView::Sparse(chunks) => {
+                    note_list(chunks, &mut end_word);
+                    candidates += set.len();
+                }
             }
         }
         note_list(to_slots, &mut end_word);
         let mut walk = match (dense, lists) {
             (true, _) => Walk::EveryWord { end_word, scattered: lists > 0, excepts_scattered: false },
             (false, 0 | 1) => Walk::OneList,
+            (false, _) if candidates * FLAT_SCATTER_FACTOR >= end_word => {
+                Walk::EveryWord { end_word, scattered: true, excepts_scattered: false }
+            }
             (false, _) => Walk::Scattered,
         };
-        let mut candidates = 0;
         if lists > 0 && walk != Walk::OneList {
             one_list = &[];
             scatter.prepare(end_word);
             for chunk in self.sparse_to_lists(spec).chain([to_slots]).flatten() {
-                candidates += chunk.len();
                 match walk {
                     Walk::Scattered => scatter.add_summarised(chunk),
                     _ => scatter.add_flat(chunk),
@@ -213,9 +244,20 @@ impl NamespaceRooms {
         // Sparse excepts: cleared from the scattered targets, or scattered for the word walk, when
         // that is cheaper than a cursor per word; the others stay for the iterator to check. Only
         // slots below `end_word * 64` matter (and only those may be set in a bitmap).
-        let mut excepts = [SetView::Sparse(&[]); EXCEPT_CACHE];
-        for (view, &id) in excepts.iter_mut().zip(&spec.except_rooms) {
-            *view = self.rooms.members(id).view();
+        // Bit `i`: the `i`th except room (of the first `EXCEPT_CACHE`) is still to check per candidate.
+        let mut excepts_left = 0u32;
+        let mut sparse_excepts: [&'s [Vec<u32>]; EXCEPT_CACHE] = [&[]; EXCEPT_CACHE];
+        for (i, &id) in spec.except_rooms.iter().take(EXCEPT_CACHE).enumerate() {
+            match self.rooms.members(id).view() {
+                SetView::Dense(_) => excepts_left |= 1 << i,
+                SetView::Sparse([]) => {}
+                SetView::Sparse(chunks) => {
+                    excepts_left |= 1 << i;
+                    if let Some(slot) = sparse_excepts.get_mut(i) {
+                        *slot = chunks;
+                    }
+                }
+            }
         }
         let mut except_left = except_slots;
         let end_slot = end_word * 64;
@@ -225,18 +267,16 @@ impl NamespaceRooms {
                 .take_while(move |c| c.first().is_some_and(|&s| (s as usize) < end_slot))
                 .map(move |c| c.get(..c.partition_point(|&s| (s as usize) < end_slot)).unwrap_or(c))
         };
-        let sparse_excepts = excepts.iter_mut().filter_map(|view| match *view {
-            SetView::Sparse(chunks) if !chunks.is_empty() => Some((view, chunks)),
-            _ => None,
-        });
+        let sparse_excepts = sparse_excepts.into_iter().enumerate().filter(|(_, chunks)| !chunks.is_empty());
         match &mut walk {
-            Walk::Scattered => {
-                for (view, chunks) in sparse_excepts {
+            // Only sparse targets, all scattered: the excepts can be cleared from them.
+            Walk::Scattered | Walk::EveryWord { .. } if !dense => {
+                for (i, chunks) in sparse_excepts {
                     if below_end(chunks).map(<[u32]>::len).sum::<usize>()
                         <= SCATTER_EXCEPT_FACTOR * candidates
                     {
                         below_end(chunks).for_each(|chunk| scatter.remove_all(chunk));
-                        *view = SetView::Sparse(&[]);
+                        excepts_left &= !(1 << i);
                     }
                 }
                 below_end(except_left).for_each(|chunk| scatter.remove_all(chunk));
@@ -247,21 +287,21 @@ impl NamespaceRooms {
                 if sparse_excepts.peek().is_some() || !except_left.is_empty() {
                     except_bits.prepare(end_word);
                     *excepts_scattered = true;
-                    for (view, chunks) in sparse_excepts {
+                    for (i, chunks) in sparse_excepts {
                         below_end(chunks).for_each(|chunk| except_bits.add_flat(chunk));
-                        *view = SetView::Sparse(&[]);
+                        excepts_left &= !(1 << i);
                     }
                     below_end(except_left).for_each(|chunk| except_bits.add_flat(chunk));
                     except_left = &[];
                 }
             }
-            Walk::OneList => {}
+            // (`Scattered` is only chosen without a dense target.)
+            Walk::OneList | Walk::Scattered => {}
         }
-        let has_except = spec.except_rooms.len() > EXCEPT_CACHE
-            || !except_left.is_empty()
-            || excepts.iter().any(|v| !matches!(v, SetView::Sparse([])));
-        let setup = Setup { walk, run: one_list, excepts, except_slots: except_left, has_except };
-        Recipients::new(self, spec, cursors, scatter, except_bits, setup)
+        let has_except =
+            spec.except_rooms.len() > EXCEPT_CACHE || !except_left.is_empty() || excepts_left != 0;
+        let setup = Setup { walk, run: one_list, excepts_left, except_slots: except_left, has_except };
+        Recipients::new(self, spec, cursors, scatter, except_bits, batch, setup)
     }
 
     /// The member lists of the sparse `to` rooms.

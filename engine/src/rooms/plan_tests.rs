@@ -228,3 +228,59 @@ fn plan_skips_slots_freed_between_words() {
         assert_eq!(plan(&ns, &t), oracle(&ns, &live, &t), "to {room:?}");
     }
 }
+
+/// A few members spread over 20k slots (far fewer than one per 4 words): the sparse targets are
+/// scattered with summaries and read back non-zero word by non-zero word; small excepts are cleared
+/// from the bitmap, a sparse except too big for that and a dense one are checked per word. Internal
+/// iteration (`fold`), from the start or after some `next` calls, yields the same recipients.
+#[test]
+fn few_members_over_a_big_shard_are_scattered_and_read_back_in_order() {
+    let mut ns = NamespaceRooms::new();
+    ns.set_events_enabled(false);
+    let ids: Vec<SocketId> = (0..20_000u32)
+        .map(|i| {
+            let mut random = [0xa5; 15];
+            random[..4].copy_from_slice(&i.to_le_bytes());
+            ns.connect(Sid::from_random(random)).unwrap()
+        })
+        .collect();
+    let rooms: [(&str, Vec<usize>); 5] = [
+        ("a", vec![3, 9000, 19_999]),
+        ("b", vec![64, 65, 9000, 15_000]),
+        ("x", vec![15_000]),
+        ("every200", (0..20_000).step_by(200).collect()),
+        ("odd", (1..20_000).step_by(2).collect()),
+    ];
+    for (room, members) in &rooms {
+        for &i in members {
+            ns.join(ids[i], room).unwrap();
+        }
+    }
+    assert!(is_dense(&ns, "odd") && !is_dense(&ns, "every200"));
+    let (sender, own) = (ns.sid(ids[65]).unwrap(), ns.sid(ids[7]).unwrap());
+    let cases: [(&[&str], &[&str], Vec<usize>); 3] = [
+        (&["a", "b", own.as_str()], &["x", "every200"], vec![3, 7, 64, 19_999]),
+        (&["a", "b"], &["odd"], vec![64, 9000, 15_000]),
+        (&["b", "a"], &[], vec![3, 64, 9000, 15_000, 19_999]),
+    ];
+    let mut spec = BroadcastSpec::new();
+    let mut scratch = Scratch::default();
+    for (to, except, expected) in cases {
+        let t = target(to, except, &[sender]);
+        let expected: Vec<SocketId> = expected.iter().map(|&i| ids[i]).filter(|&s| s != ids[65]).collect();
+        assert_eq!(plan(&ns, &t), expected, "to {to:?} except {except:?}");
+        assert_eq!(oracle(&ns, &ids, &t), expected);
+        ns.resolve(&t, &mut spec);
+        assert_eq!(
+            ns.plan(&spec, &mut scratch).fold(Vec::new(), |mut v, s| {
+                v.push(s);
+                v
+            }),
+            expected
+        );
+        let mut recipients = ns.plan(&spec, &mut scratch);
+        let mut got: Vec<SocketId> = recipients.by_ref().take(2).collect();
+        recipients.for_each(|s| got.push(s));
+        assert_eq!(got, expected, "fold after two calls to next");
+    }
+}

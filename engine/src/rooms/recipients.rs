@@ -2,9 +2,13 @@
 //!
 //! `next` has two fast paths — pop a bit of the current 64-slot word, or take the next slot of the
 //! current chunk of the one sorted list being walked — and falls back to `refill` to compute the next
-//! word or load the next chunk.
+//! word or load the next chunk. `fold` (and so `for_each`, `count`) does the same walk with its state
+//! in locals: a loop per word and per chunk instead of a state machine re-entered per recipient, and
+//! sparse word walks decode in batches (`SlotBatch`). Both give the same recipients in the same order,
+//! and `fold` may take over from wherever `next` stopped.
 
 use crate::ids::SocketId;
+use crate::rooms::batch::{fold_slots, fold_word, SlotBatch};
 use crate::rooms::cursors::{contains_at, mask_in_word, Cursors};
 use crate::rooms::namespace::NamespaceRooms;
 use crate::rooms::plan::BroadcastSpec;
@@ -14,9 +18,9 @@ use crate::rooms::set::{bit, SetView};
 /// How the next recipients are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Walk {
-    /// A dense target (or everyone): every word below `end_word`; the sparse targets were scattered
-    /// into the `ScatterBits` (without summaries) if `scattered`, the sparse excepts into the except
-    /// bitmap if `excepts_scattered`.
+    /// A dense target (or everyone), or sparse targets with a candidate per few words: every word
+    /// below `end_word`; the sparse targets were scattered into the `ScatterBits` (without summaries)
+    /// if `scattered`, the sparse excepts into the except bitmap if `excepts_scattered`.
     EveryWord { end_word: usize, scattered: bool, excepts_scattered: bool },
     /// At most one non-empty sparse target and no dense one: a plain walk of that list, each member
     /// checked against the excepts.
@@ -25,10 +29,6 @@ pub(crate) enum Walk {
     /// a non-zero word at a time.
     Scattered,
 }
-
-/// Dense word sources cached by [`Walk::EveryWord`] (the live bitset for everyone, dense `to` rooms);
-/// with more, each word looks them up in the room table.
-const DENSE_CACHE: usize = 4;
 
 /// `except` rooms whose sets are cached in the iterator; the others are looked up in the room table
 /// at each use.
@@ -40,8 +40,9 @@ pub(crate) struct Setup<'s> {
     pub(crate) walk: Walk,
     /// [`Walk::OneList`]'s list, as chunks.
     pub(crate) run: &'s [Vec<u32>],
-    /// The first [`EXCEPT_CACHE`] `except` rooms' sets still to check (emptied once applied).
-    pub(crate) excepts: [SetView<'s>; EXCEPT_CACHE],
+    /// Bit `i`: the set of `except` room `i` (of the first [`EXCEPT_CACHE`]) is still to check;
+    /// clear once `plan` has applied it to a bitmap (or it is empty).
+    pub(crate) excepts_left: u32,
     /// Excepted own-room slots still to check (one chunk, or none).
     pub(crate) except_slots: &'s [Vec<u32>],
     /// Some except is still to check.
@@ -61,13 +62,22 @@ pub struct Recipients<'s> {
     walk: Walk,
     has_except: bool,
     next_word: usize,
-    /// [`Walk::EveryWord`]'s dense sources (unused entries are empty), unless `dense_overflow`.
-    dense: [&'s [u64]; DENSE_CACHE],
+    /// [`Walk::EveryWord`]'s first two dense sources (the live bitset for everyone, dense `to`
+    /// rooms; empty if fewer); with more (`dense_overflow`), each word looks them all up in the room
+    /// table. Two fields rather than an array: an array filled in a loop was built on the stack and
+    /// copied into the iterator with 16-byte loads over 8-byte stores — a failed store forward that
+    /// was ~40% of a 10-recipient plan.
+    dense: (&'s [u64], &'s [u64]),
+    /// Some dense source exists (else [`Walk::EveryWord`] reads only the scattered sparse targets).
+    has_dense: bool,
     dense_overflow: bool,
     /// The first [`EXCEPT_CACHE`] `except` rooms' sets.
     excepts: [SetView<'s>; EXCEPT_CACHE],
     scatter: &'s mut ScatterBits,
     except_bits: &'s mut ScatterBits,
+    /// The decode buffer of sparse walks (kept in the `Scratch`: not re-initialised per plan); taken
+    /// by `fold`.
+    batch: Option<&'s mut SlotBatch>,
     scatter_cursor: ScatterCursor,
     ns: &'s NamespaceRooms,
     spec: &'s BroadcastSpec,
@@ -83,23 +93,29 @@ impl<'s> Recipients<'s> {
         cursors: &'s mut Cursors,
         scatter: &'s mut ScatterBits,
         except_bits: &'s mut ScatterBits,
+        batch: &'s mut SlotBatch,
         setup: Setup<'s>,
     ) -> Self {
-        let Setup { walk, run, excepts, except_slots, has_except } = setup;
-        let mut dense: [&'s [u64]; DENSE_CACHE] = [&[]; DENSE_CACHE];
-        let mut dense_count = 0;
+        let Setup { walk, run, excepts_left, except_slots, has_except } = setup;
+        let mut excepts = [SetView::Sparse(&[]); EXCEPT_CACHE];
+        if excepts_left != 0 {
+            for (i, (view, &id)) in excepts.iter_mut().zip(&spec.except_rooms).enumerate() {
+                if excepts_left & (1 << i) != 0 {
+                    *view = ns.rooms.members(id).view();
+                }
+            }
+        }
+        let (mut first, mut second, mut more): (Option<&'s [u64]>, Option<&'s [u64]>, bool) =
+            (None, None, false);
         if let Walk::EveryWord { .. } = walk {
             let everyone = spec.everyone.then(|| ns.slab.live_words());
             let dense_rooms = spec.to_rooms.iter().filter_map(|&id| match ns.rooms.members(id).view() {
                 SetView::Dense(words) => Some(words),
                 SetView::Sparse(_) => None,
             });
-            for words in everyone.into_iter().chain(dense_rooms) {
-                if let Some(slot) = dense.get_mut(dense_count) {
-                    *slot = words;
-                }
-                dense_count += 1;
-            }
+            let mut sources = everyone.into_iter().chain(dense_rooms);
+            (first, second) = (sources.next(), sources.next());
+            more = sources.next().is_some();
         }
         Recipients {
             bits: 0,
@@ -110,11 +126,13 @@ impl<'s> Recipients<'s> {
             walk,
             has_except,
             next_word: 0,
-            dense,
-            dense_overflow: dense_count > DENSE_CACHE,
+            dense: (first.unwrap_or(&[]), second.unwrap_or(&[])),
+            has_dense: first.is_some(),
+            dense_overflow: more,
             excepts,
             scatter,
             except_bits,
+            batch: Some(batch),
             scatter_cursor: ScatterCursor::default(),
             ns,
             spec,
@@ -148,29 +166,14 @@ impl<'s> Recipients<'s> {
                 while self.next_word < end_word {
                     let w = self.next_word;
                     self.next_word += 1;
-                    let mut acc = self.dense_word(w);
-                    if scattered {
-                        acc |= self.scatter.take_word(w);
-                    }
-                    if excepts_scattered {
-                        // Taken even when `acc` is 0: the bitmap must end clean.
-                        acc &= !self.except_bits.take_word(w);
-                    }
-                    if acc != 0 && self.has_except {
-                        acc = self.except_word(w, acc);
-                    }
+                    let acc = self.word_of_every_word(w, scattered, excepts_scattered);
                     if acc != 0 {
                         self.bits = acc;
                         self.base = (w * 64) as u32;
                         return true;
                     }
                 }
-                if scattered {
-                    self.scatter.mark_read();
-                }
-                if excepts_scattered {
-                    self.except_bits.mark_read();
-                }
+                self.every_word_done(scattered, excepts_scattered);
                 false
             }
             Walk::OneList => false,
@@ -190,11 +193,56 @@ impl<'s> Recipients<'s> {
         }
     }
 
+    /// [`Walk::EveryWord`]'s recipients in word `w`. Every word is asked for once, ascending.
+    #[inline(always)]
+    fn word_of_every_word(&mut self, w: usize, scattered: bool, excepts_scattered: bool) -> u64 {
+        let mut acc = if self.has_dense { self.dense_word(w) } else { 0 };
+        if scattered {
+            acc |= self.scatter.take_word(w);
+        }
+        if excepts_scattered {
+            // Taken even when `acc` is 0: the bitmap must end clean.
+            acc &= !self.except_bits.take_word(w);
+        }
+        if acc != 0 && self.has_except {
+            acc = self.except_word(w, acc);
+        }
+        acc
+    }
+
+    /// [`Walk::EveryWord`] has read every word: the bitmaps it took words from are clean.
+    fn every_word_done(&mut self, scattered: bool, excepts_scattered: bool) {
+        if scattered {
+            self.scatter.mark_read();
+        }
+        if excepts_scattered {
+            self.except_bits.mark_read();
+        }
+    }
+
+    /// Every member of `list` not excepted, through `f`.
+    #[inline(always)]
+    fn fold_list<B, F: FnMut(B, SocketId) -> B>(&mut self, list: &[u32], mut acc: B, f: &mut F) -> B {
+        if self.has_except {
+            for &slot in list {
+                if !self.is_excepted(slot) {
+                    acc = f(acc, self.id(slot));
+                }
+            }
+        } else {
+            for &slot in list {
+                acc = f(acc, self.id(slot));
+            }
+        }
+        acc
+    }
+
     /// The OR of the dense sources' word `w`.
     #[inline]
     fn dense_word(&self, w: usize) -> u64 {
         if !self.dense_overflow {
-            return self.dense.iter().fold(0, |acc, words| acc | words.get(w).copied().unwrap_or(0));
+            let word = |words: &[u64]| words.get(w).copied().unwrap_or(0);
+            return word(self.dense.0) | word(self.dense.1);
         }
         let (ns, spec) = (self.ns, self.spec);
         let mut acc = 0;
@@ -267,6 +315,63 @@ impl Iterator for Recipients<'_> {
                 return None;
             }
         }
+    }
+
+    #[inline]
+    fn fold<B, F: FnMut(B, SocketId) -> B>(mut self, init: B, mut f: F) -> B {
+        self.fold_rest(init, &mut f)
+    }
+}
+
+impl Recipients<'_> {
+    /// The internal iteration behind [`Iterator::fold`] (and so `for_each`, `count`, `sum`): the same
+    /// recipients as repeated `next`, from wherever `next` left off, with the walk's state in locals.
+    fn fold_rest<B, F: FnMut(B, SocketId) -> B>(&mut self, mut acc: B, f: &mut F) -> B {
+        let generations = self.generations;
+        acc = fold_word(generations, self.base, std::mem::take(&mut self.bits), acc, f);
+        let run = std::mem::take(&mut self.run);
+        acc = self.fold_list(run, acc, f);
+        for chunk in std::mem::take(&mut self.chunks) {
+            acc = self.fold_list(chunk, acc, f);
+        }
+        match self.walk {
+            Walk::EveryWord { end_word, scattered, excepts_scattered } if self.has_dense => {
+                for w in std::mem::replace(&mut self.next_word, end_word)..end_word {
+                    let bits = self.word_of_every_word(w, scattered, excepts_scattered);
+                    acc = fold_word(generations, (w * 64) as u32, bits, acc, f);
+                }
+                self.every_word_done(scattered, excepts_scattered);
+            }
+            // Sparse unions: a few recipients per word, decoded in batches (see `SlotBatch`).
+            Walk::EveryWord { end_word, scattered, excepts_scattered } => {
+                // `batch` is always there (`fold` runs once); the fallback is built only if not.
+                let mut local = None;
+                let batch = match self.batch.take() {
+                    Some(batch) => batch,
+                    None => local.insert(SlotBatch::default()),
+                };
+                for w in std::mem::replace(&mut self.next_word, end_word)..end_word {
+                    let bits = self.word_of_every_word(w, scattered, excepts_scattered);
+                    if batch.push_word((w * 64) as u32, bits) {
+                        acc = fold_slots(generations, batch.take(), acc, f);
+                    }
+                }
+                acc = fold_slots(generations, batch.take(), acc, f);
+                self.every_word_done(scattered, excepts_scattered);
+            }
+            Walk::OneList => {}
+            Walk::Scattered => {
+                let mut cursor = self.scatter_cursor;
+                while let Some((w, mut bits)) = self.scatter.next_word(&mut cursor) {
+                    if self.has_except {
+                        bits = self.except_word(w, bits);
+                    }
+                    acc = fold_word(generations, (w * 64) as u32, bits, acc, f);
+                }
+                self.scatter_cursor = cursor;
+            }
+        }
+        acc
     }
 }
 

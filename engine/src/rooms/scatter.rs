@@ -3,14 +3,14 @@
 //! order, each slot once — the replacement for a k-way merge, which mispredicts a branch on almost
 //! every member of interleaved lists.
 //!
-//! Two summary levels above the words (`mid`: one bit per word, `top`: one bit per `mid` word) let the
-//! walk jump straight to the non-zero words: reading back costs O(non-zero words + recipients), not
+//! Two summary levels above the words (`mid`: one bit per word, `top`: one byte per `mid` word) let
+//! the walk jump straight to the non-zero words: reading back costs O(non-zero words + recipients), not
 //! O(universe / 64), so a few members spread over a 1M-slot shard cost as little as a few packed ones.
 //! The walk zeroes every word it reads, so a fully consumed plan leaves the bitmap clean without a
 //! reset; only a plan whose iterator was dropped early costs a full clear (of `universe / 8` bytes) at
 //! the next [`ScatterBits::prepare`].
 
-/// Words per `mid` word and `mid` words per `top` word.
+/// Words summarised by one `mid` word.
 const FAN: usize = 64;
 
 /// A bitmap of slots with two summary levels, kept in the `Scratch` between plans.
@@ -22,14 +22,17 @@ pub(crate) struct ScatterBits {
     words: Vec<u64>,
     /// Bit `w % 64` of `mid[w / 64]` is set if `words[w]` may be non-zero.
     mid: Vec<u64>,
-    /// Bit `m % 64` of `top[m / 64]` is set if `mid[m]` may be non-zero.
-    top: Vec<u64>,
+    /// `top[m]` is 1 if `mid[m]` may be non-zero, else 0; the length is a multiple of 8 (read back 8
+    /// bytes at a time). A byte, not a bit: setting it is a plain store, where a bit is a
+    /// read-modify-write that consecutive members (sorted lists: all in a few `top` words) chain
+    /// through memory — ~5 cycles per member.
+    top: Vec<u8>,
     /// A plan has used the bitmap and not read it back to the end.
     dirty: bool,
 }
 
-/// Where a summary walk over [`ScatterBits`] stands: the `top` word to load next, and the bits of the
-/// current `top` and `mid` words not yet visited.
+/// Where a summary walk over [`ScatterBits`] stands: the 8 `top` bytes to load next, and the set
+/// bytes (as their lowest bits) of the current 8 and bits of the current `mid` word not yet visited.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ScatterCursor {
     next_top: usize,
@@ -51,7 +54,7 @@ impl ScatterBits {
         if self.words.len() < end_word {
             self.words.resize(end_word, 0);
             self.mid.resize(end_word.div_ceil(FAN), 0);
-            self.top.resize(end_word.div_ceil(FAN * FAN), 0);
+            self.top.resize(end_word.div_ceil(FAN).div_ceil(8) * 8, 0);
         }
         self.dirty = true;
     }
@@ -68,8 +71,8 @@ impl ScatterBits {
             if let Some(mid) = self.mid.get_mut(w / FAN) {
                 *mid |= 1 << (w % FAN);
             }
-            if let Some(top) = self.top.get_mut(w / (FAN * FAN)) {
-                *top |= 1 << (w / FAN % FAN);
+            if let Some(top) = self.top.get_mut(w / FAN) {
+                *top = 1;
             }
         }
     }
@@ -115,18 +118,22 @@ impl ScatterBits {
                     return Some((w, bits));
                 }
             } else if cursor.top_bits != 0 {
-                let m = cursor.top_base + cursor.top_bits.trailing_zeros() as usize;
+                // Set bytes are 1: bit 8k of `top_bits` stands for `mid[top_base + k]`.
+                let m = cursor.top_base + cursor.top_bits.trailing_zeros() as usize / 8;
                 cursor.top_bits &= cursor.top_bits - 1;
                 cursor.mid_bits = self.mid.get_mut(m).map_or(0, std::mem::take);
                 cursor.mid_base = m * FAN;
             } else {
-                let Some(top) = self.top.get_mut(cursor.next_top) else {
+                let Some(bytes) = self.top.get_mut(cursor.next_top..cursor.next_top + 8) else {
                     self.dirty = false;
                     return None;
                 };
-                cursor.top_bits = std::mem::take(top);
-                cursor.top_base = cursor.next_top * FAN;
-                cursor.next_top += 1;
+                let mut eight = [0u8; 8];
+                eight.copy_from_slice(bytes);
+                bytes.fill(0);
+                cursor.top_bits = u64::from_le_bytes(eight);
+                cursor.top_base = cursor.next_top;
+                cursor.next_top += 8;
             }
         }
     }
@@ -163,7 +170,7 @@ mod tests {
         bits.add_summarised(&b);
         assert_eq!(read_back(&mut bits), [3, 64, 65, 4095, 4096, 262_143, 262_144, 300_000]);
         assert!(!bits.dirty);
-        assert!(bits.words.iter().chain(&bits.mid).chain(&bits.top).all(|&w| w == 0));
+        assert!(bits.words.iter().chain(&bits.mid).all(|&w| w == 0) && bits.top.iter().all(|&b| b == 0));
         bits.prepare(10);
         bits.add_summarised(&[7]);
         assert_eq!(read_back(&mut bits), [7], "reused without a reset");

@@ -47,12 +47,13 @@ impl ShardCore {
         let ShardCore { nsps, spec, scratch, sessions, dirty, stats, .. } = self;
         let Some(namespace) = nsps.get_mut(nsp as usize) else { return };
         namespace.rooms.resolve(&broadcast.target, spec);
-        for id in namespace.rooms.plan(spec, scratch) {
-            let Some(Some(socket)) = namespace.sockets.get(id.slot() as usize) else { continue };
+        // `for_each`, not a `for` loop: the planner's internal iteration keeps its walk in registers.
+        namespace.rooms.plan(spec, scratch).for_each(|id| {
+            let Some(Some(socket)) = namespace.sockets.get(id.slot() as usize) else { return };
             let key = socket.session;
-            let Some(Some(session)) = sessions.get_mut(key.index as usize) else { continue };
+            let Some(Some(session)) = sessions.get_mut(key.index as usize) else { return };
             if session.generation != key.generation {
-                continue;
+                return;
             }
             // Backlog = bytes an earlier turn could not hand to the kernel (WebSocket: the driver queue
             // after the last flush), or packets waiting for a GET (polling). Packets queued during this
@@ -63,11 +64,11 @@ impl ShardCore {
             };
             if volatile && !session.eio.is_writable(backlog + wire <= soft) {
                 stats.volatile_dropped += 1;
-                continue;
+                return;
             }
             if backlog > hard {
                 slow.push(key);
-                continue;
+                return;
             }
             for packet in broadcast.packet.out_packets() {
                 session.eio.send(packet);
@@ -77,7 +78,7 @@ impl ShardCore {
                 session.dirty = true;
                 dirty.push(key);
             }
-        }
+        });
         for key in slow {
             self.stats.slow_consumers_closed += 1;
             // Its backlog can never drain: reset the connection rather than wait behind it.

@@ -170,6 +170,17 @@ impl EioSession {
         true
     }
 
+    /// Whether a message sent now may skip the queue and be written straight to the session's
+    /// WebSocket: the session is open on WebSocket and nothing is queued, so writing it directly gives
+    /// the order [`EioSession::poll_ws_transmit`] would. The caller then writes the frame itself and
+    /// does not call [`EioSession::send`]; the session never sees the packet (nothing in the session
+    /// depends on outbound messages: heartbeats count only pongs).
+    ///
+    /// Hot path (a broadcast to a WebSocket session): one comparison of two fields and a length.
+    pub fn can_write_through(&self) -> bool {
+        self.phase == Phase::Open && self.transport == Transport::WebSocket && self.queue.is_empty()
+    }
+
     /// Whether the transport can take a packet right now, as volatile sends define it: on polling, a GET
     /// is pending; on WebSocket, `ws_writable` (the server's judgement: typically "its write buffer is
     /// empty", as the reference's `transport.writable`). Always false unless the session is open.

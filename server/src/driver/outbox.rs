@@ -96,6 +96,9 @@ pub(super) mod flag {
 pub(super) struct Slot {
     /// Bytes queued and not yet accepted by the kernel.
     queued: u64,
+    /// Of `queued`, the bytes queued since the slot was last taken for a flush (saturating): a burst
+    /// within one turn, which [`Outbox::backlog`] leaves out.
+    fresh: u32,
     /// First and last node of the outbound queue, or `NIL`.
     head: u32,
     tail: u32,
@@ -105,7 +108,7 @@ pub(super) struct Slot {
     flags: u16,
 }
 
-const _: () = assert!(size_of::<Slot>() <= 64);
+const _: () = assert!(size_of::<Slot>() <= 32);
 
 /// One queued buffer. `bytes` is advanced in place after a partial send.
 #[derive(Debug)]
@@ -169,6 +172,7 @@ impl Outbox {
             }
             slot.tail = node;
             slot.queued += len;
+            slot.fresh = slot.fresh.saturating_add(len as u32);
         }
         self.mark_dirty(index);
         true
@@ -220,6 +224,15 @@ impl Outbox {
         self.live_index(conn).and_then(|index| self.slots.get(index)).map_or(0, |slot| slot.queued)
     }
 
+    /// Bytes queued on `conn` before this turn's flush that the kernel has not accepted yet (0 if
+    /// stale): [`Outbox::queued_bytes`] minus what was queued since the connection was last flushed. A
+    /// burst queued within one turn is not a slow reader; this is what backpressure policies compare.
+    pub fn backlog(&self, conn: ConnId) -> u64 {
+        self.live_index(conn)
+            .and_then(|index| self.slots.get(index))
+            .map_or(0, |slot| slot.queued.saturating_sub(u64::from(slot.fresh)))
+    }
+
     /// Whether `conn` is live (accepted and no close decided).
     pub fn is_open(&self, conn: ConnId) -> bool {
         self.live_index(conn).is_some()
@@ -249,7 +262,8 @@ impl Outbox {
     /// Takes ownership of an accepted (or adopted) socket and mints its id.
     pub(super) fn insert(&mut self, fd: OwnedFd) -> ConnId {
         self.live += 1;
-        let fresh = |generation| Slot { queued: 0, head: NIL, tail: NIL, generation, fd: None, flags: 0 };
+        let fresh =
+            |generation| Slot { queued: 0, fresh: 0, head: NIL, tail: NIL, generation, fd: None, flags: 0 };
         let index = match self.free_slots.pop() {
             Some(index) => index,
             None => {
@@ -384,7 +398,13 @@ impl Outbox {
 
     /// Takes the dirty list (flags still set: the backend clears `DIRTY` per slot as it goes, so a slot
     /// re-dirtied meanwhile lands in the next list). Give it back with [`Outbox::restore_dirty`].
+    /// What was queued before is no longer fresh: it counts in [`Outbox::backlog`] from now on.
     pub(super) fn take_dirty(&mut self) -> Vec<u32> {
+        for &index in &self.dirty {
+            if let Some(slot) = self.slots.get_mut(index as usize) {
+                slot.fresh = 0;
+            }
+        }
         let spare = std::mem::take(&mut self.spare_dirty);
         std::mem::replace(&mut self.dirty, spare)
     }
@@ -522,6 +542,9 @@ impl Outbox {
     fn drop_queue(&mut self, index: usize) {
         let queued = self.slots.get(index).map_or(0, |slot| slot.queued);
         self.consume(index, queued as usize);
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.fresh = 0;
+        }
     }
 }
 
@@ -576,6 +599,20 @@ mod tests {
         assert!(!outbox.send(old, Bytes::from_static(b"z")));
         assert_eq!(outbox.queued_bytes(new), 0, "the aborted queue did not leak into the new connection");
         assert_eq!(outbox.live_connections(), 1);
+    }
+
+    #[test]
+    fn backlog_leaves_out_what_was_queued_since_the_last_flush() {
+        let mut outbox = Outbox::new();
+        let id = conn(&mut outbox);
+        outbox.send(id, Bytes::from_static(b"12345"));
+        assert_eq!((outbox.queued_bytes(id), outbox.backlog(id)), (5, 0), "a burst within a turn");
+        let dirty = outbox.take_dirty();
+        outbox.restore_dirty(dirty);
+        outbox.send(id, Bytes::from_static(b"678"));
+        assert_eq!((outbox.queued_bytes(id), outbox.backlog(id)), (8, 5), "unsent after a flush: backlog");
+        outbox.consume(id.slot as usize, 5);
+        assert_eq!(outbox.backlog(id), 0);
     }
 
     #[test]

@@ -2,9 +2,13 @@
 //!
 //! Cost per broadcast and shard: one name lookup per room (the edge, `resolve`), the plan (word-at-a-
 //! time set algebra, see `NamespaceRooms::plan`), then per recipient: two slab reads, a byte-budget
-//! check, and one queue push per packet part holding a refcounted clone of the shared `Bytes`. No lock,
-//! no string hashing, no per-recipient encoding or copy; allocation only when a session's queue grows.
-//! Each dirty session is then flushed once in the turn's single submission batch.
+//! check, and one queue push per frame holding a refcounted clone of the shared frame `Bytes` (one
+//! atomic increment now, one decrement when the kernel has taken it). A WebSocket session with nothing
+//! queued — the common case — gets the frame straight into the driver's queue and is not pumped; others
+//! queue an [`OutPacket`](roomcast_engine::eio::OutPacket) (text and frame: two refcounts) that the
+//! session's pump moves to the driver. No lock, no string hashing, no per-recipient encoding or copy;
+//! allocation only when a queue's arena grows. Each dirty connection is flushed once in the turn's
+//! single submission batch.
 
 use std::sync::Arc;
 
@@ -43,6 +47,7 @@ impl ShardCore {
         let hard = self.shared.config.outbound_hard_limit as u64;
         let volatile = broadcast.target.flags.volatile;
         let wire = broadcast.packet.wire_len() as u64;
+        let binary = !broadcast.packet.attachments.is_empty();
         let mut slow: Vec<SessionKey> = Vec::new();
         let ShardCore { nsps, spec, scratch, sessions, dirty, stats, .. } = self;
         let Some(namespace) = nsps.get_mut(nsp as usize) else { return };
@@ -58,7 +63,7 @@ impl ShardCore {
             // after the last flush), or packets waiting for a GET (polling). Packets queued during this
             // turn do not count: a burst within one turn is not a slow reader.
             let backlog = match session.ws {
-                Some(conn) => out.queued_bytes(conn),
+                Some(conn) => out.backlog(conn),
                 None => session.eio.queued_bytes() as u64,
             };
             if volatile && !session.eio.is_writable(backlog + wire <= soft) {
@@ -69,10 +74,23 @@ impl ShardCore {
                 slow.push(key);
                 continue;
             }
+            stats.deliveries += 1;
+            // A WebSocket session with nothing queued takes the frames straight into the driver's
+            // queue: one refcount per frame, and the session is not pumped for it. Otherwise (polling,
+            // an upgrade in progress, packets queued earlier this turn, base64 attachments) the packets
+            // wait in the session's queue, in order.
+            if let Some(conn) = session.ws {
+                if session.eio.can_write_through() && !(session.b64 && binary) {
+                    out.send(conn, broadcast.packet.frame.clone());
+                    for attachment in &broadcast.packet.attachments {
+                        out.send(conn, attachment.frame.clone());
+                    }
+                    continue;
+                }
+            }
             for packet in broadcast.packet.out_packets() {
                 session.eio.send(packet);
             }
-            stats.deliveries += 1;
             if !session.dirty {
                 session.dirty = true;
                 dirty.push(key);

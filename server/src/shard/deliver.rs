@@ -2,11 +2,11 @@
 //!
 //! Cost per broadcast and shard: one name lookup per room (the edge, `resolve`), the plan (word-at-a-
 //! time set algebra, see `NamespaceRooms::plan`), then per recipient: two slab reads, a byte-budget
-//! check, and one queue push per frame holding a refcounted clone of the shared frame `Bytes` (one
-//! atomic increment now, one decrement when the kernel has taken it). A WebSocket session with nothing
-//! queued — the common case — gets the frame straight into the driver's queue and is not pumped; others
-//! queue an [`OutPacket`](roomcast_engine::eio::OutPacket) (text and frame: two refcounts) that the
-//! session's pump moves to the driver. No lock, no string hashing, no per-recipient encoding or copy;
+//! check, and one queue push per frame. A WebSocket session with nothing queued — the common case —
+//! gets the frame straight into the driver's queue, pointing at the shard's one table entry for it (a
+//! non-atomic count increment, see `driver::queue`; binary attachments: one atomic refcount each), and
+//! is not pumped; others queue an [`OutPacket`](roomcast_engine::eio::OutPacket) (text and frame: two
+//! atomic refcounts) that the session's pump moves to the driver. No lock, no string hashing, no per-recipient encoding or copy;
 //! allocation only when a queue's arena grows. Each dirty connection is flushed once in the turn's
 //! single submission batch.
 
@@ -51,6 +51,9 @@ impl ShardCore {
         let mut slow: Vec<SessionKey> = Vec::new();
         let ShardCore { nsps, spec, scratch, sessions, dirty, stats, .. } = self;
         let Some(namespace) = nsps.get_mut(nsp as usize) else { return };
+        // One table entry for the frame on this shard; each recipient below adds a non-atomic count.
+        // Given back after the loop (nothing in between returns).
+        let frame = out.share(broadcast.packet.frame.clone());
         namespace.rooms.resolve(&broadcast.target, spec);
         for id in namespace.rooms.plan(spec, scratch) {
             let Some(Some(socket)) = namespace.sockets.get(id.slot() as usize) else { continue };
@@ -81,7 +84,7 @@ impl ShardCore {
             // wait in the session's queue, in order.
             if let Some(conn) = session.ws {
                 if session.eio.can_write_through() && !(session.b64 && binary) {
-                    out.send(conn, broadcast.packet.frame.clone());
+                    out.send_shared(conn, &frame);
                     for attachment in &broadcast.packet.attachments {
                         out.send(conn, attachment.frame.clone());
                     }
@@ -96,6 +99,7 @@ impl ShardCore {
                 dirty.push(key);
             }
         }
+        out.unshare(frame);
         for key in slow {
             self.stats.slow_consumers_closed += 1;
             // Its backlog can never drain: reset the connection rather than wait behind it.

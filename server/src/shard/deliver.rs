@@ -6,9 +6,11 @@
 //! gets the frame straight into the driver's queue, pointing at the shard's one table entry for it (a
 //! non-atomic count increment, see `driver::queue`; binary attachments: one atomic refcount each), and
 //! is not pumped; others queue an [`OutPacket`](roomcast_engine::eio::OutPacket) (text and frame: two
-//! atomic refcounts) that the session's pump moves to the driver. No lock, no string hashing, no per-recipient encoding or copy;
-//! allocation only when a queue's arena grows. Each dirty connection is flushed once in the turn's
-//! single submission batch.
+//! atomic refcounts) that the session's pump moves to the driver. No lock, no string hashing, no
+//! per-recipient encoding or copy. Allocation: on the write-through path only when the driver's
+//! per-shard arenas grow; on the queued path also one when a session's queue starts a burst (an idle
+//! session keeps no queue buffer). Each dirty connection is flushed once in the turn's single
+//! submission batch.
 
 use std::sync::Arc;
 

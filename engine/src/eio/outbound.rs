@@ -63,6 +63,15 @@ impl OutPacket {
         self
     }
 
+    /// The pre-built WebSocket frame, moved out (no refcount traffic), or the packet back if it has
+    /// none.
+    pub fn into_ws_frame(self) -> Result<Bytes, OutPacket> {
+        match self.ws_frame {
+            Some(frame) => Ok(frame),
+            None => Err(self),
+        }
+    }
+
     /// Whether this is a binary message.
     pub fn is_binary(&self) -> bool {
         self.binary

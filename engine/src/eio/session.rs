@@ -11,6 +11,7 @@ use crate::error::{Error, Limit, PeerMisbehaved};
 use crate::ids::EngineSid;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where the session is in its life.
@@ -49,12 +50,14 @@ enum LastPoll {
 
 /// One Engine.IO session (one client), sans-I/O.
 ///
-/// Memory: the struct plus two `VecDeque`s whose capacity is reused; the queue holds shared
-/// [`OutPacket`]s, so a broadcast costs each recipient two refcounts and one queue slot.
+/// Memory: the struct alone while idle. The outbound queue (shared [`OutPacket`]s: a queued broadcast
+/// costs two refcounts and one slot) and the event queue give their buffers back once drained, so a
+/// burst costs one allocation when it starts and an idle session holds no heap memory of its own.
 #[derive(Debug)]
 pub struct EioSession {
     sid: EngineSid,
-    config: EioConfig,
+    /// Shared by every session of a server: one pointer per session instead of an 80-byte copy.
+    config: Arc<EioConfig>,
     phase: Phase,
     transport: Transport,
     upgraded: bool,
@@ -69,6 +72,9 @@ pub struct EioSession {
     /// When the session closes for want of a pong; `Some` only while a ping is outstanding.
     pong_deadline: Option<Instant>,
 }
+
+// Every connection holds one for its whole life (scenario 5 of issue 7: memory per idle connection).
+const _: () = assert!(size_of::<EioSession>() <= 192);
 
 /// `now + d`, or `None` ("never") if that is past what `Instant` can hold.
 fn after(now: Instant, d: Duration) -> Option<Instant> {
@@ -91,8 +97,15 @@ impl EioSession {
     /// ping is armed `ping_interval` from `now`.
     ///
     /// `upgrades` is `["websocket"]` for polling when `config.allow_upgrades`, else `[]`.
-    /// Control path: allocates the open packet and the two queues.
-    pub fn new(sid: EngineSid, transport: Transport, config: EioConfig, now: Instant) -> EioSession {
+    /// Control path: allocates the open packet and the queue it waits in.
+    /// `config` is usually one `Arc` shared by all sessions (a plain [`EioConfig`] is wrapped).
+    pub fn new(
+        sid: EngineSid,
+        transport: Transport,
+        config: impl Into<Arc<EioConfig>>,
+        now: Instant,
+    ) -> EioSession {
+        let config = config.into();
         let offer_websocket = transport == Transport::Polling && config.allow_upgrades;
         let open = OutPacket::text(open_packet(&sid, offer_websocket, &config));
         let mut session = EioSession {
@@ -103,9 +116,9 @@ impl EioSession {
             candidate: None,
             get_pending: false,
             post_pending: false,
-            queue: VecDeque::with_capacity(8),
+            queue: VecDeque::new(),
             queued_bytes: 0,
-            events: VecDeque::with_capacity(4),
+            events: VecDeque::new(),
             next_ping: after(now, config.ping_interval),
             pong_deadline: None,
             config,
@@ -168,6 +181,17 @@ impl EioSession {
         }
         self.enqueue(packet);
         true
+    }
+
+    /// Whether a message sent now may skip the queue and be written straight to the session's
+    /// WebSocket: the session is open on WebSocket and nothing is queued, so writing it directly gives
+    /// the order [`EioSession::poll_ws_transmit`] would. The caller then writes the frame itself and
+    /// does not call [`EioSession::send`]; the session never sees the packet (nothing in the session
+    /// depends on outbound messages: heartbeats count only pongs).
+    ///
+    /// Hot path (a broadcast to a WebSocket session): one comparison of two fields and a length.
+    pub fn can_write_through(&self) -> bool {
+        self.phase == Phase::Open && self.transport == Transport::WebSocket && self.queue.is_empty()
     }
 
     /// Whether the transport can take a packet right now, as volatile sends define it: on polling, a GET
@@ -286,7 +310,7 @@ impl EioSession {
     /// While upgrading, the reference re-sends a noop to the pending GET every 100 ms; answering `6` as
     /// soon as the probe is in (and to any GET after it) has the same effect without a timer.
     ///
-    /// Cost: one pass over the queue into `out` (which the caller reuses); the queue keeps its capacity.
+    /// Cost: one pass over the queue into `out` (which the caller reuses); the queue's buffer is freed.
     pub fn poll_poll_response(&mut self, out: &mut BytesMut) -> bool {
         if !self.get_pending {
             return false;
@@ -415,12 +439,15 @@ impl EioSession {
     /// [`OutPacket::ws_frame`] if present, else frame [`OutPacket::packet`] as a text or binary message.
     /// `None` on polling (and while an upgrade is pending: queued packets wait for `5` or for a GET).
     ///
-    /// Hot path. Cost: one `VecDeque` pop.
+    /// Hot path. Cost: one `VecDeque` pop; the call that finds the queue empty frees its buffer.
     pub fn poll_ws_transmit(&mut self) -> Option<OutPacket> {
         if self.transport != Transport::WebSocket {
             return None;
         }
-        let packet = self.queue.pop_front()?;
+        let Some(packet) = self.queue.pop_front() else {
+            self.queue = VecDeque::new();
+            return None;
+        };
         self.queued_bytes -= packet.packet().len();
         Some(packet)
     }
@@ -529,8 +556,13 @@ impl EioSession {
     // ------------------------------------------------------------------ events
 
     /// The next event, in the order things happened.
+    /// The call that finds no event frees the queue's buffer.
     pub fn poll_event(&mut self) -> Option<EioEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     // ------------------------------------------------------------------ internals
@@ -541,7 +573,7 @@ impl EioSession {
     }
 
     fn clear_queue(&mut self) {
-        self.queue.clear();
+        self.queue = VecDeque::new();
         self.queued_bytes = 0;
     }
 
@@ -655,5 +687,27 @@ impl EioSession {
             PacketType::Open | PacketType::Upgrade | PacketType::Noop => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+    use crate::ids::ShardId;
+
+    #[test]
+    fn an_idle_websocket_session_gives_its_queue_buffers_back() {
+        let now = Instant::now();
+        let sid = EngineSid::new(ShardId(0), [7; 16]);
+        let mut session = EioSession::new(sid, Transport::WebSocket, EioConfig::default(), now);
+        assert!(session.queue.capacity() > 0, "the open packet waits in the queue");
+        while session.poll_ws_transmit().is_some() {}
+        session.handle_ws_text(now, Bytes::from_static(b"4hello")).unwrap();
+        while session.poll_event().is_some() {}
+        assert_eq!(
+            (session.queue.capacity(), session.events.capacity()),
+            (0, 0),
+            "an idle connection keeps no queue memory"
+        );
     }
 }

@@ -483,3 +483,26 @@ fn misuse_is_reported_and_leaves_the_session_alone() {
     assert!(matches!(c.session.handle_poll_aborted(c.at(1)), Err(Error::Misuse(_))));
     assert!(!c.session.is_closed() && c.events().is_empty());
 }
+
+#[test]
+fn write_through_only_when_open_on_websocket_with_nothing_queued() {
+    let mut ws = Client::new(Transport::WebSocket, suite_config());
+    assert!(!ws.session.can_write_through(), "the open packet is still queued: it must go first");
+    ws.ws_sent();
+    assert!(ws.session.can_write_through());
+    ws.tick(300);
+    assert!(!ws.session.can_write_through(), "a queued ping keeps its place before later messages");
+    assert_eq!(ws.ws_sent(), vec!["2"]);
+    assert!(ws.session.can_write_through());
+    ws.session.close(ws.at(301), CloseReason::ForcedClose);
+    assert!(!ws.session.can_write_through(), "nothing is written to a closed session");
+
+    let mut polling = Client::polling();
+    assert!(!polling.session.can_write_through(), "polling messages wait for a GET");
+    polling.session.handle_upgrade_request(polling.at(1)).unwrap();
+    polling.session.handle_candidate_text(polling.at(2), b"2probe").unwrap();
+    polling.session.handle_candidate_text(polling.at(3), b"5").unwrap();
+    assert!(!polling.session.can_write_through(), "3probe is queued ahead of everything");
+    assert_eq!(polling.ws_sent(), vec!["3probe"]);
+    assert!(polling.session.can_write_through(), "upgraded and drained");
+}

@@ -66,22 +66,22 @@ pub(super) fn fetch(cx: &mut Ctx<'_>, nsp: &str, opts: &BroadcastOpts) -> Vec<Re
 /// issued, url, query, auth}`.
 fn handshake_json(handshake: &Handshake, auth: &[u8]) -> Bytes {
     let issued = handshake.time.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
-    let pairs = |list: &[(String, String)]| {
+    let pairs = |list: &mut dyn Iterator<Item = (&str, &str)>| {
         let mut map = Map::new();
         for (name, value) in list {
-            map.insert(name.clone(), Json::String(value.clone()));
+            map.insert(name.to_owned(), Json::String(value.to_owned()));
         }
         Json::Object(map)
     };
     let mut object = Map::new();
-    object.insert("headers".into(), pairs(&handshake.headers));
+    object.insert("headers".into(), pairs(&mut handshake.headers()));
     object.insert("time".into(), Json::String(js_date_string(handshake.time)));
     object.insert("address".into(), Json::String(handshake.address.ip().to_string()));
     object.insert("xdomain".into(), Json::Bool(handshake.xdomain));
     object.insert("secure".into(), Json::Bool(false));
     object.insert("issued".into(), Json::from(issued));
-    object.insert("url".into(), Json::String(handshake.url.clone()));
-    object.insert("query".into(), pairs(&handshake.query));
+    object.insert("url".into(), Json::String(handshake.url().to_owned()));
+    object.insert("query".into(), pairs(&mut handshake.query()));
     object.insert("auth".into(), serde_json::from_slice(auth).unwrap_or_else(|_| Json::Object(Map::new())));
     Bytes::from(serde_json::to_vec(&Json::Object(object)).unwrap_or_default())
 }

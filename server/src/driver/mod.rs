@@ -68,6 +68,7 @@ mod config;
 mod epoll;
 mod listener;
 mod outbox;
+mod queue;
 mod sys;
 mod uring;
 mod waker;
@@ -81,7 +82,7 @@ pub use backend::{probe_io_uring, IoBackend};
 pub use config::DriverConfig;
 pub use epoll::EpollDriver;
 pub use listener::{bind_reuseport, bind_shard_listeners};
-pub use outbox::{ConnId, Outbox};
+pub use outbox::{ConnId, Outbox, SharedBytes};
 pub use uring::UringDriver;
 pub use waker::Waker;
 

@@ -1,9 +1,11 @@
 //! The shard's connection table and send side, shared by both backends.
 //!
-//! Hot path. A broadcast calls [`Outbox::send`] once per recipient with a clone of one refcounted
-//! [`Bytes`]: cost O(1) each, one atomic refcount increment, no allocation once the node arena is warm,
-//! no copy. Queued bytes live in one per-shard arena of queue nodes (singly linked per connection), so an
-//! idle connection holds only its 32-byte [`Slot`]: no queue allocation, no read buffer.
+//! Hot path. A broadcast enters its frame once per shard ([`Outbox::share`]) and calls
+//! [`Outbox::send_shared`] once per recipient: O(1) each, a non-atomic count increment, no copy, no
+//! allocation once the arenas are warm. [`Outbox::send`] queues bytes for one connection (one table
+//! entry for them). Queued bytes live in one per-shard arena of 12-byte queue nodes (singly linked per
+//! connection) pointing into a per-shard table of buffers ([`super::queue`]), so an idle connection holds
+//! only its 32-byte [`Slot`]: no queue allocation, no read buffer.
 //!
 //! Lifecycle of a slot: `insert` (accepted or adopted) → live → close decided (`retire`: the `Closed`
 //! event is queued and the generation bumped, so the [`ConnId`] is stale at once) → the backend winds
@@ -19,8 +21,9 @@ use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
+use super::queue::{self, List, Queues};
 use super::CloseCause;
 
 /// How a connection left this driver: the payload of its last event.
@@ -61,9 +64,6 @@ impl std::fmt::Debug for ConnId {
     }
 }
 
-/// End of a node list.
-const NIL: u32 = u32::MAX;
-
 /// Slot state bits. The backends own the meaning of the ones marked with their name.
 pub(super) mod flag {
     /// The slot holds a connection (it may be closing).
@@ -96,22 +96,29 @@ pub(super) mod flag {
 pub(super) struct Slot {
     /// Bytes queued and not yet accepted by the kernel.
     queued: u64,
-    /// First and last node of the outbound queue, or `NIL`.
-    head: u32,
-    tail: u32,
+    /// Of `queued`, the bytes queued since the slot was last taken for a flush (saturating): a burst
+    /// within one turn, which [`Outbox::backlog`] leaves out.
+    fresh: u32,
+    /// The outbound queue (nodes in [`Outbox::queues`]).
+    list: List,
     generation: u32,
     /// The socket; `None` when the slot is free.
     fd: Option<OwnedFd>,
     flags: u16,
 }
 
-const _: () = assert!(size_of::<Slot>() <= 64);
+const _: () = assert!(size_of::<Slot>() <= 32);
 
-/// One queued buffer. `bytes` is advanced in place after a partial send.
+/// A buffer entered once in this shard's queue table ([`Outbox::share`]) to be queued on many of its
+/// connections ([`Outbox::send_shared`]), each paying a plain increment of a shard-local count instead
+/// of an atomic refcount. Give it back with [`Outbox::unshare`] (dropping it instead only keeps the
+/// buffer until the driver is dropped). Contract: use it only with the `Outbox` that made it; it cannot
+/// leave the shard's thread.
+#[must_use = "give the handle back with Outbox::unshare"]
 #[derive(Debug)]
-struct Node {
-    bytes: Bytes,
-    next: u32,
+pub struct SharedBytes {
+    frame: Option<u32>,
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 /// The send side of a shard's driver (and its connection table). See the module docs for costs.
@@ -121,8 +128,7 @@ struct Node {
 pub struct Outbox {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
-    nodes: Vec<Node>,
-    free_node: u32,
+    queues: Queues,
     dirty: Vec<u32>,
     spare_dirty: Vec<u32>,
     /// Last events to deliver (`Closed` or `Detached`), oldest first.
@@ -137,7 +143,6 @@ impl std::fmt::Debug for Outbox {
         f.debug_struct("Outbox")
             .field("live", &self.live)
             .field("slots", &self.slots.len())
-            .field("nodes", &self.nodes.len())
             .field("dirty", &self.dirty.len())
             .finish_non_exhaustive()
     }
@@ -150,28 +155,42 @@ impl Outbox {
     ///
     /// Hot path: O(1), no allocation once warm, one refcount already paid by the caller's clone.
     pub fn send(&mut self, conn: ConnId, bytes: Bytes) -> bool {
-        let Some(index) = self.live_index(conn) else { return false };
-        if self.has(index, flag::CLOSE_AFTER_FLUSH | flag::DETACH) {
-            return false;
-        }
+        let Some(index) = self.writable_index(conn) else { return false };
         if bytes.is_empty() {
             return true;
         }
-        let len = bytes.len() as u64;
-        let node = self.alloc_node(bytes);
-        let tail = self.slots.get(index).map_or(NIL, |slot| slot.tail);
-        if let Some(last) = self.nodes.get_mut(tail as usize) {
-            last.next = node;
-        }
-        if let Some(slot) = self.slots.get_mut(index) {
-            if slot.head == NIL {
-                slot.head = node;
-            }
-            slot.tail = node;
-            slot.queued += len;
-        }
-        self.mark_dirty(index);
+        let Some(frame) = self.queues.add(bytes) else { return false };
+        self.push(index, frame);
         true
+    }
+
+    /// Enters `bytes` in this shard's queue table once, to queue them on many connections with
+    /// [`Outbox::send_shared`]. Cost: one table entry (no allocation once warm); the `Bytes`' own
+    /// refcount is not touched again until the last connection has sent them.
+    pub fn share(&mut self, bytes: Bytes) -> SharedBytes {
+        let frame = if bytes.is_empty() { None } else { self.queues.add(bytes) };
+        if let Some(frame) = frame {
+            self.queues.hold(frame);
+        }
+        SharedBytes { frame, _not_send: std::marker::PhantomData }
+    }
+
+    /// Queues the shared bytes at the end of `conn`'s outbound queue, as [`Outbox::send`] does.
+    ///
+    /// Hot path: O(1), a non-atomic count increment, no allocation once warm.
+    pub fn send_shared(&mut self, conn: ConnId, shared: &SharedBytes) -> bool {
+        let Some(index) = self.writable_index(conn) else { return false };
+        if let Some(frame) = shared.frame {
+            self.push(index, frame);
+        }
+        true
+    }
+
+    /// Gives back a handle from [`Outbox::share`]; the bytes go once no queue holds them.
+    pub fn unshare(&mut self, shared: SharedBytes) {
+        if let Some(frame) = shared.frame {
+            self.queues.release(frame);
+        }
     }
 
     /// Closes `conn` gracefully: bytes already queued are sent, then FIN; later `send`s are refused and
@@ -220,6 +239,15 @@ impl Outbox {
         self.live_index(conn).and_then(|index| self.slots.get(index)).map_or(0, |slot| slot.queued)
     }
 
+    /// Bytes queued on `conn` before this turn's flush that the kernel has not accepted yet (0 if
+    /// stale): [`Outbox::queued_bytes`] minus what was queued since the connection was last flushed. A
+    /// burst queued within one turn is not a slow reader; this is what backpressure policies compare.
+    pub fn backlog(&self, conn: ConnId) -> u64 {
+        self.live_index(conn)
+            .and_then(|index| self.slots.get(index))
+            .map_or(0, |slot| slot.queued.saturating_sub(u64::from(slot.fresh)))
+    }
+
     /// Whether `conn` is live (accepted and no close decided).
     pub fn is_open(&self, conn: ConnId) -> bool {
         self.live_index(conn).is_some()
@@ -236,8 +264,7 @@ impl Outbox {
         Outbox {
             slots: Vec::new(),
             free_slots: Vec::new(),
-            nodes: Vec::new(),
-            free_node: NIL,
+            queues: Queues::default(),
             dirty: Vec::new(),
             spare_dirty: Vec::new(),
             ended: VecDeque::new(),
@@ -249,7 +276,8 @@ impl Outbox {
     /// Takes ownership of an accepted (or adopted) socket and mints its id.
     pub(super) fn insert(&mut self, fd: OwnedFd) -> ConnId {
         self.live += 1;
-        let fresh = |generation| Slot { queued: 0, head: NIL, tail: NIL, generation, fd: None, flags: 0 };
+        let fresh =
+            |generation| Slot { queued: 0, fresh: 0, list: List::EMPTY, generation, fd: None, flags: 0 };
         let index = match self.free_slots.pop() {
             Some(index) => index,
             None => {
@@ -384,7 +412,13 @@ impl Outbox {
 
     /// Takes the dirty list (flags still set: the backend clears `DIRTY` per slot as it goes, so a slot
     /// re-dirtied meanwhile lands in the next list). Give it back with [`Outbox::restore_dirty`].
+    /// What was queued before is no longer fresh: it counts in [`Outbox::backlog`] from now on.
     pub(super) fn take_dirty(&mut self) -> Vec<u32> {
+        for &index in &self.dirty {
+            if let Some(slot) = self.slots.get_mut(index as usize) {
+                slot.fresh = 0;
+            }
+        }
         let spare = std::mem::take(&mut self.spare_dirty);
         std::mem::replace(&mut self.dirty, spare)
     }
@@ -395,67 +429,38 @@ impl Outbox {
     }
 
     pub(super) fn queue_is_empty(&self, index: usize) -> bool {
-        self.slots.get(index).is_none_or(|slot| slot.head == NIL)
+        self.slots.get(index).is_none_or(|slot| slot.list.head == queue::NIL)
     }
 
-    /// The oldest queued buffer of a slot.
-    pub(super) fn head_bytes(&self, index: usize) -> Option<&Bytes> {
-        let head = self.slots.get(index)?.head;
-        self.nodes.get(head as usize).map(|node| &node.bytes)
+    /// Length of the oldest queued buffer's unsent bytes.
+    pub(super) fn head_len(&self, index: usize) -> Option<usize> {
+        self.queues.head_len(self.slots.get(index)?.list)
+    }
+
+    /// The oldest queued buffer's unsent bytes, shared (one refcount; for a zero-copy send).
+    pub(super) fn head_bytes(&self, index: usize) -> Option<Bytes> {
+        self.queues.head_bytes(self.slots.get(index)?.list)
     }
 
     /// Fills `out` with iovecs over the slot's queue from the head, stopping at `out.len()` entries or
     /// before the first buffer of `stop_at_len` bytes or more (those go out with zero copy). Returns
-    /// (entries used, bytes covered). The iovecs point into `Bytes` owned by the queue and stay valid
-    /// until [`Outbox::consume`] or [`Outbox::release`] drops them.
+    /// (entries used, bytes covered). The iovecs point into `Bytes` owned by the queue table and stay
+    /// valid until [`Outbox::consume`] or [`Outbox::release`] drops them.
     pub(super) fn fill_iovecs(
         &self,
         index: usize,
         out: &mut [libc::iovec],
         stop_at_len: usize,
     ) -> (usize, usize) {
-        let mut node = self.slots.get(index).map_or(NIL, |slot| slot.head);
-        let (mut count, mut total) = (0, 0);
-        for iov in out.iter_mut() {
-            let Some(entry) = self.nodes.get(node as usize) else { break };
-            if entry.bytes.len() >= stop_at_len {
-                break;
-            }
-            *iov = libc::iovec {
-                iov_base: entry.bytes.as_ptr() as *mut libc::c_void,
-                iov_len: entry.bytes.len(),
-            };
-            count += 1;
-            total += entry.bytes.len();
-            node = entry.next;
-        }
-        (count, total)
+        self.slots.get(index).map_or((0, 0), |slot| self.queues.fill_iovecs(slot.list, out, stop_at_len))
     }
 
     /// Removes the first `sent` bytes of the slot's queue (the kernel accepted them), releasing each
-    /// fully sent node's `Bytes`.
+    /// fully sent buffer.
     pub(super) fn consume(&mut self, index: usize, sent: usize) {
-        let mut left = sent;
-        while left > 0 {
-            let Some(slot) = self.slots.get_mut(index) else { return };
-            let head = slot.head;
-            let Some(node) = self.nodes.get_mut(head as usize) else { break };
-            let len = node.bytes.len();
-            if left < len {
-                node.bytes.advance(left);
-                slot.queued = slot.queued.saturating_sub(left as u64);
-                break;
-            }
-            left -= len;
-            slot.queued = slot.queued.saturating_sub(len as u64);
-            slot.head = node.next;
-            if slot.head == NIL {
-                slot.tail = NIL;
-            }
-            node.bytes = Bytes::new();
-            node.next = self.free_node;
-            self.free_node = head;
-        }
+        let Some(slot) = self.slots.get_mut(index) else { return };
+        let removed = self.queues.consume(&mut slot.list, sent);
+        slot.queued = slot.queued.saturating_sub(removed as u64);
     }
 
     /// Starts the lingering close of a retired slot (FIN sent): it stays open until `deadline`.
@@ -506,22 +511,26 @@ impl Outbox {
         self.live_id(index).filter(|id| *id == conn).map(|_| index)
     }
 
-    fn alloc_node(&mut self, bytes: Bytes) -> u32 {
-        if let Some(node) = self.nodes.get_mut(self.free_node as usize) {
-            let index = self.free_node;
-            self.free_node = node.next;
-            node.bytes = bytes;
-            node.next = NIL;
-            index
-        } else {
-            self.nodes.push(Node { bytes, next: NIL });
-            (self.nodes.len() - 1) as u32
-        }
+    /// The slot index of a live `conn` whose queue is not sealed.
+    fn writable_index(&self, conn: ConnId) -> Option<usize> {
+        self.live_index(conn).filter(|&index| !self.has(index, flag::CLOSE_AFTER_FLUSH | flag::DETACH))
+    }
+
+    /// Appends a table entry to a live slot's queue and marks the slot dirty.
+    fn push(&mut self, index: usize, frame: u32) {
+        let len = self.queues.len(frame);
+        let Some(slot) = self.slots.get_mut(index) else { return };
+        self.queues.push(&mut slot.list, frame);
+        slot.queued += len as u64;
+        slot.fresh = slot.fresh.saturating_add(len as u32);
+        self.mark_dirty(index);
     }
 
     fn drop_queue(&mut self, index: usize) {
-        let queued = self.slots.get(index).map_or(0, |slot| slot.queued);
-        self.consume(index, queued as usize);
+        let Some(slot) = self.slots.get_mut(index) else { return };
+        self.queues.clear(&mut slot.list);
+        slot.queued = 0;
+        slot.fresh = 0;
     }
 }
 
@@ -579,6 +588,20 @@ mod tests {
     }
 
     #[test]
+    fn backlog_leaves_out_what_was_queued_since_the_last_flush() {
+        let mut outbox = Outbox::new();
+        let id = conn(&mut outbox);
+        outbox.send(id, Bytes::from_static(b"12345"));
+        assert_eq!((outbox.queued_bytes(id), outbox.backlog(id)), (5, 0), "a burst within a turn");
+        let dirty = outbox.take_dirty();
+        outbox.restore_dirty(dirty);
+        outbox.send(id, Bytes::from_static(b"678"));
+        assert_eq!((outbox.queued_bytes(id), outbox.backlog(id)), (8, 5), "unsent after a flush: backlog");
+        outbox.consume(id.slot as usize, 5);
+        assert_eq!(outbox.backlog(id), 0);
+    }
+
+    #[test]
     fn dirty_list_holds_each_connection_once() {
         let mut outbox = Outbox::new();
         let (a, b) = (conn(&mut outbox), conn(&mut outbox));
@@ -605,10 +628,10 @@ mod tests {
                 outbox.consume(id.slot as usize, 100);
             }
             if round == 0 {
-                assert_eq!(outbox.nodes.len(), 100);
+                assert_eq!(outbox.queues.node_capacity(), 100);
             }
         }
-        assert_eq!(outbox.nodes.len(), 100, "warm arena: no new nodes for later broadcasts");
+        assert_eq!(outbox.queues.node_capacity(), 100, "warm arena: no new nodes for later broadcasts");
         assert!(message.is_unique(), "every queued clone was released");
     }
 

@@ -130,6 +130,11 @@ pub(crate) struct Session {
     pub dirty: bool,
 }
 
+// Per-connection budgets (issue 7, scenario 5: ≤ 2 KB of RSS per idle connection in all). The session
+// slot is stored inline in the shard's table; handshake data lives out of line behind its `Arc`.
+const _: () = assert!(size_of::<Session>() <= 320);
+const _: () = assert!(size_of::<NspSocket>() <= 88);
+
 /// A Socket.IO socket's per-shard state beside its membership (which lives in `NamespaceRooms`).
 pub(crate) struct NspSocket {
     pub id: SocketId,

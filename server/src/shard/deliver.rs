@@ -2,9 +2,15 @@
 //!
 //! Cost per broadcast and shard: one name lookup per room (the edge, `resolve`), the plan (word-at-a-
 //! time set algebra, see `NamespaceRooms::plan`), then per recipient: two slab reads, a byte-budget
-//! check, and one queue push per packet part holding a refcounted clone of the shared `Bytes`. No lock,
-//! no string hashing, no per-recipient encoding or copy; allocation only when a session's queue grows.
-//! Each dirty session is then flushed once in the turn's single submission batch.
+//! check, and one queue push per frame. A WebSocket session with nothing queued — the common case —
+//! gets the frame straight into the driver's queue, pointing at the shard's one table entry for it (a
+//! non-atomic count increment, see `driver::queue`; binary attachments: one atomic refcount each), and
+//! is not pumped; others queue an [`OutPacket`](roomcast_engine::eio::OutPacket) (text and frame: two
+//! atomic refcounts) that the session's pump moves to the driver. No lock, no string hashing, no
+//! per-recipient encoding or copy. Allocation: on the write-through path only when the driver's
+//! per-shard arenas grow; on the queued path also one when a session's queue starts a burst (an idle
+//! session keeps no queue buffer). Each dirty connection is flushed once in the turn's single
+//! submission batch.
 
 use std::sync::Arc;
 
@@ -43,9 +49,13 @@ impl ShardCore {
         let hard = self.shared.config.outbound_hard_limit as u64;
         let volatile = broadcast.target.flags.volatile;
         let wire = broadcast.packet.wire_len() as u64;
+        let binary = !broadcast.packet.attachments.is_empty();
         let mut slow: Vec<SessionKey> = Vec::new();
         let ShardCore { nsps, spec, scratch, sessions, dirty, stats, .. } = self;
         let Some(namespace) = nsps.get_mut(nsp as usize) else { return };
+        // One table entry for the frame on this shard; each recipient below adds a non-atomic count.
+        // Given back after the loop (nothing in between returns).
+        let frame = out.share(broadcast.packet.frame.clone());
         namespace.rooms.resolve(&broadcast.target, spec);
         // `for_each`, not a `for` loop: the planner's internal iteration keeps its walk in registers.
         namespace.rooms.plan(spec, scratch).for_each(|id| {
@@ -59,7 +69,7 @@ impl ShardCore {
             // after the last flush), or packets waiting for a GET (polling). Packets queued during this
             // turn do not count: a burst within one turn is not a slow reader.
             let backlog = match session.ws {
-                Some(conn) => out.queued_bytes(conn),
+                Some(conn) => out.backlog(conn),
                 None => session.eio.queued_bytes() as u64,
             };
             if volatile && !session.eio.is_writable(backlog + wire <= soft) {
@@ -70,15 +80,29 @@ impl ShardCore {
                 slow.push(key);
                 return;
             }
+            stats.deliveries += 1;
+            // A WebSocket session with nothing queued takes the frames straight into the driver's
+            // queue: one refcount per frame, and the session is not pumped for it. Otherwise (polling,
+            // an upgrade in progress, packets queued earlier this turn, base64 attachments) the packets
+            // wait in the session's queue, in order.
+            if let Some(conn) = session.ws {
+                if session.eio.can_write_through() && !(session.b64 && binary) {
+                    out.send_shared(conn, &frame);
+                    for attachment in &broadcast.packet.attachments {
+                        out.send(conn, attachment.frame.clone());
+                    }
+                    return;
+                }
+            }
             for packet in broadcast.packet.out_packets() {
                 session.eio.send(packet);
             }
-            stats.deliveries += 1;
             if !session.dirty {
                 session.dirty = true;
                 dirty.push(key);
             }
         });
+        out.unshare(frame);
         for key in slow {
             self.stats.slow_consumers_closed += 1;
             // Its backlog can never drain: reset the connection rather than wait behind it.

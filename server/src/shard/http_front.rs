@@ -282,15 +282,16 @@ impl ShardCore {
     }
 
     fn handshake_info(&self, conn: ConnId, head: &RequestHead) -> Handshake {
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        Handshake {
-            headers: head.headers().map(|(n, v)| (n.to_ascii_lowercase(), text(v))).collect(),
-            query: query_pairs(head.raw_query()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
-            url: head.target().to_owned(),
-            address: self.peers.get(&conn.slot()).copied().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
-            time: SystemTime::now(),
-            xdomain: head.origin().is_some(),
-        }
+        let values: Vec<(&str, std::borrow::Cow<'_, str>)> =
+            head.headers().map(|(n, v)| (n, String::from_utf8_lossy(v))).collect();
+        Handshake::new(
+            values.iter().map(|(n, v)| (*n, v.as_ref())),
+            query_pairs(head.raw_query()),
+            head.target(),
+            self.peers.get(&conn.slot()).copied().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            SystemTime::now(),
+            head.origin().is_some(),
+        )
     }
 
     pub(crate) fn become_websocket(&mut self, conn: ConnId, session: SessionKey, candidate: bool) {

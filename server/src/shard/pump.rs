@@ -73,22 +73,31 @@ impl ShardCore {
         let (ws, candidate, b64) = (s.ws, s.candidate, s.b64);
         if let Some(conn) = ws {
             while let Some(packet) = self.session_mut(key).and_then(|s| s.eio.poll_ws_transmit()) {
-                self.send_packet(out, conn, &packet, b64);
+                self.send_packet(out, conn, packet, b64);
             }
         }
         if let Some(conn) = candidate {
             while let Some(packet) = self.session_mut(key).and_then(|s| s.eio.poll_candidate_transmit()) {
-                self.send_packet(out, conn, &packet, b64);
+                self.send_packet(out, conn, packet, b64);
             }
         }
         self.answer_poll(out, key);
     }
 
-    fn send_packet(&mut self, out: &mut Outbox, conn: ConnId, packet: &OutPacket, b64: bool) {
-        if let (Some(frame), false) = (packet.ws_frame(), b64 && packet.is_binary()) {
-            out.send(conn, frame.clone());
-            return;
-        }
+    /// Writes one packet to a WebSocket: its pre-built frame moved into the driver's queue (no refcount
+    /// traffic), or a frame built here (control packets, binary for `b64` clients).
+    fn send_packet(&mut self, out: &mut Outbox, conn: ConnId, packet: OutPacket, b64: bool) {
+        let packet = if b64 && packet.is_binary() {
+            packet
+        } else {
+            match packet.into_ws_frame() {
+                Ok(frame) => {
+                    out.send(conn, frame);
+                    return;
+                }
+                Err(packet) => packet,
+            }
+        };
         let mut frame = BytesMut::new();
         if packet.is_binary() && !b64 {
             encode_binary(packet.packet(), &mut frame);

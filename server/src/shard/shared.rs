@@ -116,7 +116,7 @@ pub(crate) struct EndpointEntry {
 /// Server-wide, read-only state.
 pub(crate) struct Shared {
     pub config: Config,
-    pub eio: EioConfig,
+    pub eio: Arc<EioConfig>,
     /// Indexed by [`EndpointId`]; the Socket.IO endpoint first. Paths are distinct.
     pub endpoints: Vec<EndpointEntry>,
     pub cors: CorsConfig,
@@ -181,7 +181,7 @@ impl Shared {
             app: EndpointApp::Engine(def),
         });
         Shared {
-            eio,
+            eio: Arc::new(eio),
             endpoints: std::iter::once(socket_io).chain(raw).collect(),
             cors,
             head_limits: HeadLimits::default(),

@@ -243,9 +243,9 @@ impl UringDriver {
         let fd = self.outbox.fd(index);
         let threshold = self.config.zero_copy_threshold.unwrap_or(usize::MAX);
         let op = self.ops.alloc(index as u32);
-        match self.outbox.head_bytes(index) {
-            Some(head) if head.len() >= threshold => {
-                let payload = head.clone();
+        match self.outbox.head_len(index) {
+            Some(len) if len >= threshold => {
+                let payload = self.outbox.head_bytes(index).unwrap_or_default();
                 submit::push_send_zc(&mut self.ring, &mut self.ops, op, fd, payload, &mut self.cqes)?;
                 self.stats.zero_copy_sends += 1;
             }

@@ -90,6 +90,7 @@ pub(super) fn run(
         match session.serve(conn, rooms.as_ref(), &stop, &mut backoff) {
             Ok(()) => return,
             Err(e) => {
+                link.forget_subscriptions();
                 outages += 1;
                 eprintln!(
                     "roomcast: redis subscriber lost its connection ({e}); reconnecting (outage {outages})"
@@ -122,6 +123,7 @@ impl Session<'_> {
         backoff: &mut Backoff,
     ) -> std::io::Result<()> {
         let Some(link) = link(self.shared) else { return Ok(()) };
+        link.forget_subscriptions();
         conn.set_read_timeout(ROOM_POLL)?;
         self.out.clear();
         self.follow_created_namespaces(link);
@@ -180,9 +182,15 @@ impl Session<'_> {
                         );
                     }
                 }
-                [kind, ..] if kind.bytes() == Some(b"ssubscribe") && !subscribed => {
-                    subscribed = true;
-                    backoff.reset();
+                [kind, channel, ..] if kind.bytes() == Some(b"ssubscribe") => {
+                    // The main channel is confirmed after this node's own ([`subscribe_namespace`]).
+                    if let Some((nsp, None)) = channel.bytes().and_then(|c| self.channels.parse(c)) {
+                        link.confirm_subscribed(nsp);
+                    }
+                    if !subscribed {
+                        subscribed = true;
+                        backoff.reset();
+                    }
                 }
                 _ => {}
             }

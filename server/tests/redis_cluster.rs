@@ -177,3 +177,23 @@ fn deliveries_resume_after_redis_is_killed_and_restarted() {
     ticker.join().unwrap();
     redis.wait_for_servers(2);
 }
+
+/// The harness itself: a test's private Redis is never another test's. When the port picked for it is
+/// taken before redis-server binds it (here: by another test's redis-server), something else answers
+/// there; a test going on with it would share that test's channels (its nodes count, and answer,
+/// each other's requests) and lose its Redis when that test ends: a cluster request then times out.
+#[test]
+fn a_private_redis_is_never_shared_with_another_test() {
+    let first = RedisServer::start();
+    assert_eq!(first.serving_pid(), first.pid());
+    // Something answers on the port, which is all the old readiness check looked at.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_ok());
+    let second = RedisServer::on_port(first.port);
+    assert!(second.is_none(), "a second redis-server was taken to serve port {}", first.port);
+    drop(second);
+    // The first one is untouched by the attempt, and a fresh start gets a port of its own.
+    assert_eq!(first.serving_pid(), first.pid());
+    let other = RedisServer::start();
+    assert_ne!(other.port, first.port);
+    assert_eq!(other.serving_pid(), other.pid());
+}

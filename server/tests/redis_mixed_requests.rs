@@ -51,14 +51,25 @@ fn json_of(arg: &Arg) -> String {
 }
 
 /// `fetch_cluster_sockets` of `to(room)`: this node's ids, and the Node server's (id, rooms, handshake).
-fn fetch(node: &TestServer, room: &'static str) -> ClusterSockets {
+/// A timeout says what came, and whether the Redis on the test's port is still the test's own and who
+/// subscribes there (a foreign or vanished Redis explains a timeout the nodes cannot).
+fn fetch(node: &TestServer, redis: &RedisServer, protocol: Protocol, room: &'static str) -> ClusterSockets {
     let rx: Receiver<ClusterResult<ClusterSockets>> = on_shard0(node, move |cx, tx| {
         cx.of("/").unwrap().to(room).fetch_cluster_sockets(move |_, found| {
             let _ = tx.send(found);
         })
     });
     let found = rx.recv_timeout(PATIENCE).expect("fetch_cluster_sockets never called back");
-    found.unwrap_or_else(|e| panic!("fetch of {room}: {e}; came: {:?}", e.partial))
+    found.unwrap_or_else(|e| {
+        panic!(
+            "fetch of {room}: {e}; came: {:?}; redis on port {}: pid {:?} (ours {:?}), {} server(s) of /",
+            e.partial,
+            redis.port,
+            redis.serving_pid(),
+            redis.pid(),
+            protocol.servers(redis, "/"),
+        )
+    })
 }
 
 fn remote_rooms(found: &ClusterSockets) -> Vec<(String, Vec<String>)> {
@@ -110,7 +121,7 @@ fn roomcast_originates_every_request_towards_a_node_server(io: IoChoice, protoco
     rc_r.call("join", "\"r\"");
 
     // fetchSockets: the Node server's `r` member, with its handshake, beside the local one.
-    let found = fetch(&rc, "r");
+    let found = fetch(&rc, &redis, protocol, "r");
     assert_eq!(found.local.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [rc_r_sid.as_str()]);
     let mut expected_rooms = vec![node_r.clone(), "r".to_owned()];
     expected_rooms.sort();
@@ -121,7 +132,7 @@ fn roomcast_originates_every_request_towards_a_node_server(io: IoChoice, protoco
 
     // socketsJoin reaches the Node server's socket; a broadcast to the joined room then reaches it.
     run(&rc, |cx| cx.of("/").unwrap().to("r").sockets_join("j"));
-    let found = fetch(&rc, "j");
+    let found = fetch(&rc, &redis, protocol, "j");
     assert_eq!(found.local.len(), 1);
     assert_eq!(found.remote.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [node_r.as_str()]);
     protocol.wait_for_room(&redis, "/", "j", 2);
@@ -178,12 +189,12 @@ fn roomcast_originates_every_request_towards_a_node_server(io: IoChoice, protoco
 
     // socketsLeave, then disconnectSockets of the Node server's `r` member.
     run(&rc, |cx| cx.of("/").unwrap().sockets_leave("j"));
-    assert!(fetch(&rc, "j").remote.is_empty());
+    assert!(fetch(&rc, &redis, protocol, "j").remote.is_empty());
     let keep = rc_r_sid.clone();
     run(&rc, move |cx| cx.of("/").unwrap().to("r").except(&keep).disconnect_sockets(false));
     let gone = scenario.fact(PATIENCE, |f| f.get("disconnect").is_some());
     assert_eq!(gone, json!({"client": "node_r", "disconnect": "io server disconnect"}));
-    assert_eq!(fetch(&rc, "r").remote.len(), 0);
+    assert_eq!(fetch(&rc, &redis, protocol, "r").remote.len(), 0);
 }
 
 in_both_protocols!(roomcast_originates_every_request_towards_a_node_server);

@@ -405,7 +405,39 @@ fn dynamic_namespaces_subscribe_when_created(io: IoChoice, protocol: Protocol) {
     assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), Ok(1));
 }
 
+/// A request made at once in a dynamic namespace this node has just created, before its subscriber
+/// followed it (up to 250 ms later in the classic protocol), still gathers the other node's answer:
+/// published before that, the reply counting its receivers would leave this node out, and the
+/// request would end one answer short, as if the other node had nothing.
+fn a_request_in_a_dynamic_namespace_just_created_waits_for_the_other_node(io: IoChoice, protocol: Protocol) {
+    let redis = RedisServer::start();
+    let dynamic = || {
+        let mut server = lab::lab();
+        server.dynamic_namespace(|name| name.starts_with("/room-")).on("join", |socket, event| {
+            for room in event.args().iter().filter_map(|a| a.as_str()) {
+                socket.join(&room);
+            }
+            socket.ack(event.ack_id(), &[Arg::str("ok")]);
+        });
+        node_with(&redis, io, protocol, server, Duration::from_secs(5))
+    };
+    let (a, b) = (dynamic(), dynamic());
+    protocol.wait_for_servers(&redis, "/", 2);
+    let mut on_b = Client::open(b.addr);
+    let b_sid = on_b.join_nsp("/room-2", None).unwrap();
+    on_b.call_nsp("/room-2", "join", "\"r\"");
+    protocol.wait_for_servers(&redis, "/room-2", 1);
+    let rx = on_shard0(&a, |cx, tx| {
+        // Creates the namespace on this node, and asks at once.
+        cx.of("/room-2").unwrap().to("r").fetch_cluster_sockets(move |_, found| {
+            let _ = tx.send(found.map(|f| f.remote.len()).map_err(|e| e.to_string()));
+        })
+    });
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), Ok(1), "{b_sid} is in r of /room-2 on the other node");
+}
+
 in_both_protocols!(
+    a_request_in_a_dynamic_namespace_just_created_waits_for_the_other_node,
     fetch_sockets_and_all_rooms_gather_both_nodes,
     join_leave_and_disconnect_from_one_node_reach_the_other,
     server_side_emit_reaches_the_other_node_and_gathers_its_ack,

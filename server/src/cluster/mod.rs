@@ -90,6 +90,10 @@ pub(crate) struct ClusterLink {
     dynamic_len: AtomicUsize,
     /// Where shards report the rooms they create and delete (sharded adapter, `dynamic` modes only).
     pub rooms: Option<sharded_rooms::RoomLink>,
+    /// The namespaces whose subscription Redis confirmed on the subscriber's current connection: the
+    /// classic request channel, or the sharded main channel (subscribed after this node's own one).
+    /// Requests with answers wait for it ([`ClusterLink::is_subscribed`]).
+    subscribed: Mutex<Vec<Arc<str>>>,
 }
 
 impl ClusterLink {
@@ -128,6 +132,29 @@ impl ClusterLink {
         }
         let dynamic = self.dynamic.lock().unwrap_or_else(PoisonError::into_inner);
         dynamic.iter().skip(skip).cloned().collect()
+    }
+
+    /// Redis confirmed the subscriber's subscription for `nsp`: from now on, every `PUBLISH` (sharded:
+    /// `SPUBLISH`) of a request of `nsp` counts this node among its receivers, and answers can reach
+    /// it. Called by the subscriber thread when it reads the confirmation; control path.
+    pub(crate) fn confirm_subscribed(&self, nsp: &str) {
+        let mut subscribed = self.subscribed.lock().unwrap_or_else(PoisonError::into_inner);
+        if !subscribed.iter().any(|s| &**s == nsp) {
+            subscribed.push(Arc::from(nsp));
+        }
+    }
+
+    /// The subscriber's connection is gone (or new): nothing is subscribed until confirmed again.
+    pub(crate) fn forget_subscriptions(&self) {
+        self.subscribed.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Whether a request of `nsp` published now would count this node and could be answered:
+    /// the publisher holds requests with answers until then. A request published before would
+    /// take its expected answer count from a reply that leaves this node out, and stop waiting
+    /// one answer too early. Called by the publisher per request; control path.
+    pub(crate) fn is_subscribed(&self, nsp: &str) -> bool {
+        self.subscribed.lock().unwrap_or_else(PoisonError::into_inner).iter().any(|s| &**s == nsp)
     }
 
     fn send(&self, msg: Outgoing) {
@@ -205,6 +232,7 @@ impl Pending {
             dynamic: Mutex::default(),
             dynamic_len: AtomicUsize::new(0),
             rooms,
+            subscribed: Mutex::default(),
         };
         Ok((link, Pending { rx, publisher, subscriber, rooms: rooms_rx }))
     }

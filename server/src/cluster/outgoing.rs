@@ -12,7 +12,9 @@
 //! 2. the publisher `PUBLISH`es it on the request channel (sharded: `SPUBLISH` on the namespace's main
 //!    channel); Redis replies with how many connections received it, which is every subscribed server
 //!    including this one: the other servers expected to answer are that count minus one
-//!    ([`PendingRequests::counted`]). Node asks `PUBSUB NUMSUB` (sharded: `PUBSUB SHARDNUMSUB`) of the
+//!    ([`PendingRequests::counted`]). That holds once this node's own subscription to the namespace is
+//!    confirmed, so the publisher holds requests with answers until then
+//!    ([`super::ClusterLink::is_subscribed`]). Node asks `PUBSUB NUMSUB` (sharded: `PUBSUB SHARDNUMSUB`) of the
 //!    same channel just before publishing; the publish reply counts the same subscribers, atomically
 //!    with the delivery, without a second round trip;
 //! 3. answers arrive on the subscriber thread ([`on_response`]; sharded: on this node's own channel,
@@ -349,6 +351,11 @@ impl PendingRequests {
             let job = pending.waiting.finish(Some((pending.answered, pending.expected)));
             dispatch(shared, pending.origin, job);
         }
+    }
+
+    /// Whether `request_id` still waits for answers (not ended, e.g. at its deadline).
+    pub(crate) fn is_pending(&self, request_id: &str) -> bool {
+        self.lock().contains_key(request_id)
     }
 
     /// The earliest deadline of a pending request, for the publisher's wait.

@@ -26,6 +26,8 @@ use crate::shard::shared::Shared;
 const BATCH: usize = 256;
 /// Read timeouts in a row, waiting for a reply, after which the connection is taken for dead (2 s).
 const PATIENCE_READS: u32 = 8;
+/// How often held requests look whether their namespace got subscribed.
+const HELD_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Runs until `stop`. `conn` is the connection opened at start.
 pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection, stop: Arc<AtomicBool>) {
@@ -39,22 +41,33 @@ pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection,
     let mut batch = Vec::with_capacity(BATCH);
     let mut out = Vec::new();
     let mut requests: Vec<(usize, String)> = Vec::new();
+    // Requests with answers waiting for this node's subscription to their namespace (see
+    // `hold_unsubscribed`), in the order they came.
+    let mut held: Vec<Outgoing> = Vec::new();
     while !stop.load(Ordering::Acquire) {
         shared.requests.expire(&shared, Instant::now());
         let wait = shared
             .requests
             .next_deadline()
             .map_or(IO_TIMEOUT, |at| at.saturating_duration_since(Instant::now()).min(IO_TIMEOUT));
-        match rx.recv_timeout(wait) {
-            Ok(msg) => batch.push(msg),
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
+        let wait = if held.is_empty() { wait } else { wait.min(HELD_POLL) };
+        release_held(&shared, link, &mut held, &mut batch);
+        if batch.is_empty() {
+            match rx.recv_timeout(wait) {
+                Ok(msg) => batch.push(msg),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
         }
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(msg) => batch.push(msg),
                 Err(_) => break,
             }
+        }
+        hold_unsubscribed(link, &mut batch, &mut held);
+        if batch.is_empty() {
+            continue;
         }
         if conn.is_none() && std::time::Instant::now() >= next_attempt {
             match Connection::open(&link.config.url, IO_TIMEOUT * 4) {
@@ -121,6 +134,44 @@ pub(super) fn run(shared: Arc<Shared>, rx: Receiver<Outgoing>, conn: Connection,
             }
         }
     }
+}
+
+/// Moves the requests with answers of `batch` whose namespace this node is not (yet, or any more)
+/// confirmed subscribed to into `held`. Published now, such a request's `PUBLISH` reply would not count
+/// this node, so `count - 1` would expect one answer too few and end before the last server answered
+/// (classic); or its answers would arrive on a channel not yet followed (sharded). This happens for a
+/// request made right after start, within the subscriber's first look at a dynamic namespace (up to
+/// 250 ms), or while the subscriber reconnects. Requests without answers, and broadcasts, go at once.
+fn hold_unsubscribed(link: &super::ClusterLink, batch: &mut Vec<Outgoing>, held: &mut Vec<Outgoing>) {
+    let waits = |msg: &Outgoing| matches!(msg, Outgoing::Request { nsp, request_id: Some(_), .. } if !link.is_subscribed(nsp));
+    if !batch.iter().any(waits) {
+        return;
+    }
+    let (wait, go): (Vec<Outgoing>, Vec<Outgoing>) = batch.drain(..).partition(waits);
+    held.extend(wait);
+    batch.extend(go);
+}
+
+/// Moves the held requests whose namespace is now subscribed into `batch`, and drops those that ended
+/// meanwhile (their deadline passed: the caller got a timeout saying the request was not published).
+fn release_held(
+    shared: &Shared,
+    link: &super::ClusterLink,
+    held: &mut Vec<Outgoing>,
+    batch: &mut Vec<Outgoing>,
+) {
+    if held.is_empty() {
+        return;
+    }
+    let mut still = Vec::with_capacity(held.len());
+    for msg in held.drain(..) {
+        match &msg {
+            Outgoing::Request { request_id: Some(id), .. } if !shared.requests.is_pending(id) => {}
+            Outgoing::Request { nsp, .. } if !link.is_subscribed(nsp) => still.push(msg),
+            _ => batch.push(msg),
+        }
+    }
+    *held = still;
 }
 
 /// Writes the batch and reads one reply per command: how many subscribers received each message (0

@@ -4,10 +4,11 @@
 //! It subscribes (`SSUBSCRIBE`, one channel per command as the Node adapter does), for every namespace
 //! defined at start and every dynamic one once a shard created it, to the namespace's main channel
 //! `<prefix>#<nsp>#` (so Node servers count this node in `PUBSUB SHARDNUMSUB`, and this node's own
-//! requests count it in their `SPUBLISH` reply) and to this node's own `<prefix>#<nsp>#<uid>#`, where
-//! answers to its requests arrive; in the `dynamic` modes, to `<prefix>#<nsp>#<room>#` while any shard
-//! has the room ([`super::sharded_rooms`]). Pushes arrive as RESP2 `smessage` arrays and are handled on
-//! this thread ([`super::sharded_inbound`]).
+//! requests count it in their `SPUBLISH` reply) and, first, to this node's own `<prefix>#<nsp>#<uid>#`,
+//! where answers to its requests arrive (so it is never counted before they can reach it); in the
+//! `dynamic` modes, to `<prefix>#<nsp>#<room>#` while any shard has the room
+//! ([`super::sharded_rooms`]). Pushes arrive as RESP2 `smessage` arrays and are handled on this thread
+//! ([`super::sharded_inbound`]).
 //!
 //! Room changes and new dynamic namespaces are looked at between replies: the read timeout is
 //! [`ROOM_POLL`], so either is subscribed within about that plus a round trip. As with Node, a
@@ -89,6 +90,7 @@ pub(super) fn run(
         match session.serve(conn, rooms.as_ref(), &stop, &mut backoff) {
             Ok(()) => return,
             Err(e) => {
+                link.forget_subscriptions();
                 outages += 1;
                 eprintln!(
                     "roomcast: redis subscriber lost its connection ({e}); reconnecting (outage {outages})"
@@ -121,6 +123,7 @@ impl Session<'_> {
         backoff: &mut Backoff,
     ) -> std::io::Result<()> {
         let Some(link) = link(self.shared) else { return Ok(()) };
+        link.forget_subscriptions();
         conn.set_read_timeout(ROOM_POLL)?;
         self.out.clear();
         self.follow_created_namespaces(link);
@@ -179,9 +182,15 @@ impl Session<'_> {
                         );
                     }
                 }
-                [kind, ..] if kind.bytes() == Some(b"ssubscribe") && !subscribed => {
-                    subscribed = true;
-                    backoff.reset();
+                [kind, channel, ..] if kind.bytes() == Some(b"ssubscribe") => {
+                    // The main channel is confirmed after this node's own ([`subscribe_namespace`]).
+                    if let Some((nsp, None)) = channel.bytes().and_then(|c| self.channels.parse(c)) {
+                        link.confirm_subscribed(nsp);
+                    }
+                    if !subscribed {
+                        subscribed = true;
+                        backoff.reset();
+                    }
                 }
                 _ => {}
             }
@@ -211,10 +220,30 @@ impl Session<'_> {
     }
 }
 
-/// Writes the subscriptions of a Node server of the sharded adapter for one namespace: its main
-/// channel and this node's own.
+/// Writes the subscriptions of a Node server of the sharded adapter for one namespace: this node's
+/// own channel, then the main channel. Order matters: being subscribed to the main channel is what
+/// counts this node as a server (other nodes' `PUBSUB SHARDNUMSUB`, and the `SPUBLISH` reply that
+/// tells this node's own requests how many answers to wait for), and answers come on the own channel;
+/// subscribed in this order (one command each, which Redis may apply apart), a node is never counted
+/// before answers can reach it.
 fn subscribe_namespace(out: &mut Vec<u8>, channels: &ShardedChannels, nsp: &str, uid: &str) {
-    for channel in [channels.main(nsp), channels.node(nsp, uid)] {
+    for channel in [channels.node(nsp, uid), channels.main(nsp)] {
         write_command(out, &[b"SSUBSCRIBE", channel.as_bytes()]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_own_channel_is_subscribed_before_the_channel_that_counts_this_node() {
+        let mut out = Vec::new();
+        subscribe_namespace(&mut out, &ShardedChannels::default(), "/", "99fb7ac32675bdc5");
+        let text = String::from_utf8_lossy(&out);
+        let own = text.find("socket.io#/#99fb7ac32675bdc5#");
+        let main = text.find("socket.io#/#\r\n");
+        assert!(own.is_some() && main.is_some(), "{text}");
+        assert!(own < main, "{text}");
     }
 }

@@ -5,7 +5,8 @@
 //! <key>-response#<nsp># <key>-response#<nsp>#<uid>#` (so Node servers count this one in
 //! `PUBSUB NUMSUB`); and the same for each dynamic namespace once a shard has created it (noticed
 //! within one read timeout, 250 ms). Messages are handled on this thread ([`super::inbound`]); none
-//! waits on a shard.
+//! waits on a shard. Each request channel's confirmation is reported to the link
+//! ([`super::ClusterLink::confirm_subscribed`]): this server's requests of a namespace wait for it.
 //!
 //! Liveness: after [`PING_AFTER`] without a byte it sends `PING` (allowed in subscribe mode); after
 //! [`DEAD_AFTER`] without one it takes the connection for dead, reconnects with backoff and
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use roomcast_engine::cluster::ClassicChannels;
+use roomcast_engine::cluster::{ClassicChannel, ClassicChannels};
 
 use super::resp::{write_command, Connection, Reply};
 use super::{inbound, link, sleep_unless_stopped, Backoff, IO_TIMEOUT};
@@ -52,6 +53,7 @@ pub(super) fn run(shared: Arc<Shared>, conn: Connection, stop: Arc<AtomicBool>) 
         match serve(&shared, &channels, conn, &stop, &mut backoff) {
             Ok(()) => return,
             Err(e) => {
+                link.forget_subscriptions();
                 outages += 1;
                 eprintln!(
                     "roomcast: redis subscriber lost its connection ({e}); reconnecting (outage {outages})"
@@ -73,6 +75,7 @@ fn serve(
     backoff: &mut Backoff,
 ) -> std::io::Result<()> {
     let Some(link) = link(shared) else { return Ok(()) };
+    link.forget_subscriptions();
     conn.set_read_timeout(IO_TIMEOUT)?;
     let mut out = Vec::new();
     let dynamic = link.dynamic_namespaces(0);
@@ -123,9 +126,15 @@ fn serve(
                     inbound::on_message(shared, link, channels, channel, payload);
                 }
             }
-            [kind, ..] if kind.bytes() == Some(b"subscribe") && !subscribed => {
-                subscribed = true;
-                backoff.reset();
+            [kind, channel, ..] if kind.bytes() == Some(b"subscribe") => {
+                if let Some(ClassicChannel::Request { nsp }) = channel.bytes().and_then(|c| channels.parse(c))
+                {
+                    link.confirm_subscribed(nsp);
+                }
+                if !subscribed {
+                    subscribed = true;
+                    backoff.reset();
+                }
             }
             _ => {}
         }

@@ -33,10 +33,12 @@ pub(crate) struct ScatterBits {
     /// read-modify-write that consecutive members (sorted lists: all in a few `top` words) chain
     /// through memory — ~5 cycles per member.
     top: Vec<u8>,
-    /// Indexes of the words [`ScatterBits::add_touched`] turned non-zero since the last `prepare`,
-    /// each once, in the order they were first set (the members cleared since may have left some
-    /// zero again).
+    /// `touched[..touched_len]`: indexes of the words [`ScatterBits::add_touched`] turned non-zero
+    /// since the last `prepare`, each once, in the order they were first set (the members cleared
+    /// since may have left some zero again). The vector only grows (its tail is scratch space for
+    /// the notes of the next list), so noting costs no `memset` per list.
     touched: Vec<u32>,
+    touched_len: usize,
     /// A plan has used the bitmap and not read it back to the end.
     dirty: bool,
 }
@@ -61,7 +63,7 @@ impl ScatterBits {
             self.mid.fill(0);
             self.top.fill(0);
         }
-        self.touched.clear();
+        self.touched_len = 0;
         if self.words.len() < end_word {
             self.words.resize(end_word, 0);
             self.mid.resize(end_word.div_ceil(FAN), 0);
@@ -106,9 +108,11 @@ impl ScatterBits {
     /// ignored (the caller sized it).
     #[inline]
     pub(crate) fn add_touched(&mut self, list: &[u32]) {
-        let start = self.touched.len();
-        // Room for a note per member; the unused tail is cut below. Allocates only to grow.
-        self.touched.resize(start + list.len(), 0);
+        let start = self.touched_len;
+        // Room for a note per member. Allocates only to grow.
+        if self.touched.len() < start + list.len() {
+            self.touched.resize(start + list.len(), 0);
+        }
         // Plain slices, so the loop keeps their addresses and lengths in registers.
         let words: &mut [u64] = &mut self.words;
         let notes = self.touched.get_mut(start..).unwrap_or_default();
@@ -124,7 +128,7 @@ impl ScatterBits {
                 len += usize::from(old == 0);
             }
         }
-        self.touched.truncate(start + len);
+        self.touched_len = start + len;
     }
 
     /// Clears the bit of every slot of `list` (summaries stay: a word they point at may be zero).
@@ -181,7 +185,7 @@ impl ScatterBits {
     /// past the last, which leaves the bitmap clean.
     #[inline]
     pub(crate) fn next_touched(&mut self, pos: &mut usize) -> Option<(usize, u64)> {
-        let Some(&w) = self.touched.get(*pos) else {
+        let Some(&w) = self.touched.get(..self.touched_len).and_then(|t| t.get(*pos)) else {
             self.dirty = false;
             return None;
         };
@@ -194,7 +198,7 @@ impl ScatterBits {
     /// words, then calls [`ScatterBits::mark_read`].
     #[inline]
     pub(crate) fn touched_from(&mut self, pos: usize) -> (&mut [u64], &[u32]) {
-        (&mut self.words, self.touched.get(pos..).unwrap_or_default())
+        (&mut self.words, self.touched.get(pos..self.touched_len).unwrap_or_default())
     }
 
     /// Declares the bitmap clean: a word walk has read (and zeroed) every word set by `add_flat`.

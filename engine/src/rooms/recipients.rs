@@ -389,27 +389,35 @@ impl Recipients<'_> {
                 }
                 self.scatter_cursor = cursor;
             }
-            // The common case, no dense except: slices in registers, no check per word.
-            Walk::Touched if !self.has_except => {
-                let (words, touched) = self.scatter.touched_from(self.next_word);
-                self.next_word += touched.len();
-                for &w in touched {
-                    let bits = words.get_mut(w as usize).map_or(0, std::mem::take);
-                    acc = fold_word(generations, w * 64, bits, acc, f);
-                }
-                self.scatter.mark_read();
-            }
-            Walk::Touched => {
-                let mut pos = self.next_word;
-                while let Some((w, mut bits)) = self.scatter.next_touched(&mut pos) {
-                    if self.has_except {
-                        bits = self.except_word(w, bits);
-                    }
-                    acc = fold_word(generations, (w * 64) as u32, bits, acc, f);
-                }
-                self.next_word = pos;
-            }
+            Walk::Touched => acc = self.fold_touched(acc, f),
         }
+        acc
+    }
+}
+
+impl Recipients<'_> {
+    /// [`Walk::Touched`]'s part of `fold_rest`: each touched word from where `next` left off. Out of
+    /// line, so that `fold_rest`'s other walks keep the code (and registers) they had without it.
+    #[inline(never)]
+    fn fold_touched<B, F: FnMut(B, SocketId) -> B>(&mut self, mut acc: B, f: &mut F) -> B {
+        let generations = self.generations;
+        if !self.has_except {
+            // The common case, no dense except: slices in registers, no check per word.
+            let (words, touched) = self.scatter.touched_from(self.next_word);
+            self.next_word += touched.len();
+            for &w in touched {
+                let bits = words.get_mut(w as usize).map_or(0, std::mem::take);
+                acc = fold_word(generations, w * 64, bits, acc, f);
+            }
+            self.scatter.mark_read();
+            return acc;
+        }
+        let mut pos = self.next_word;
+        while let Some((w, mut bits)) = self.scatter.next_touched(&mut pos) {
+            bits = self.except_word(w, bits);
+            acc = fold_word(generations, (w * 64) as u32, bits, acc, f);
+        }
+        self.next_word = pos;
         acc
     }
 }

@@ -9,8 +9,8 @@
 //! caller drains the buffer a few hundred slots at a time, in one long, well-predicted loop.
 //!
 //! Used by the word walk over a sparse union only. Dense walks (tens of recipients per word) pop
-//! directly: there the loop exit costs little per recipient. So does the summary walk, whose
-//! non-zero words mostly hold one recipient and whose own branches dominate (measured: buffering
+//! directly: there the loop exit costs little per recipient. So do the summary and touched-word
+//! walks, whose non-zero words mostly hold one recipient (measured on the summary walk: buffering
 //! made 5 rooms of 10 on a 1M-slot shard ~20% slower).
 
 use crate::ids::SocketId;

@@ -112,6 +112,12 @@ fn as_chunks(slots: &Vec<u32>) -> &[Vec<u32>] {
 /// words: a dependency chain), worth it only when most words are empty.
 const FLAT_SCATTER_FACTOR: usize = 4;
 
+/// Several sparse `to` lists holding at most this many members in all (and too few for the flat
+/// scatter) are scattered without summaries, noting the words they touch, and read back in touched
+/// order (`Walk::Touched`): for a few dozen members over a big shard the summaries' bookkeeping and
+/// walk were two thirds of the plan.
+const TOUCHED_MAX: usize = 256;
+
 /// A sparse `except` list is cleared from the scattered targets (O(its members)) rather than checked
 /// per non-zero word by a cursor (O(words), each a likely mispredicted branch) when it has at most this
 /// many members per target candidate.
@@ -173,7 +179,11 @@ impl NamespaceRooms {
     ///   two summary marks), then read back its non-zero words in order, AND-NOT the `except` members
     ///   of each. Cost O(to members + non-zero words × except rooms), independent of the shard's size.
     ///   When the lists hold at least one member per `FLAT_SCATTER_FACTOR` words, they are scattered
-    ///   without summaries and every word is read (the first strategy without dense sources).
+    ///   without summaries and every word is read (the first strategy without dense sources). When
+    ///   they hold at most `TOUCHED_MAX` members in all and every except can be cleared from the
+    ///   bitmap, they are scattered without summaries too, noting each word turned non-zero, and only
+    ///   those words are read back, in the order they were first touched. Cost O(to members + except
+    ///   members).
     ///
     /// Iterate with `for_each`/`fold` where possible: `Recipients` overrides `fold` to walk with its
     /// state in registers (`next` keeps it in the iterator: a store and a reload per recipient).
@@ -181,8 +191,12 @@ impl NamespaceRooms {
     /// Sparse `except` rooms are read through monotonic cursors, so each member list is read at most
     /// once per broadcast.
     ///
-    /// Recipients come in slot order. The reference delivers rooms in the order given and members in
-    /// join order; the order across different recipients is not observable by clients.
+    /// **Order: none promised.** Each recipient comes once; the walks over words and over one list
+    /// yield slot order, the touched-words walk (a few members of several sparse rooms) yields the
+    /// slots of each word in order but the words in the order the target lists first touched them.
+    /// `next` and `fold` give the same sequence. The reference delivers rooms in the order given and
+    /// members in join order; the order across different recipients is not observable by clients (each
+    /// is delivered to independently), so callers that need one sort.
     pub fn plan<'s>(&'s self, spec: &'s BroadcastSpec, scratch: &'s mut Scratch) -> Recipients<'s> {
         debug_assert_eq!(spec.epoch, self.rooms.epoch(), "BroadcastSpec planned after a room was deleted");
         let Scratch { cursors, scatter, except_bits, batch, to_slots, except_slots } = scratch;
@@ -228,6 +242,9 @@ impl NamespaceRooms {
             (false, _) if candidates * FLAT_SCATTER_FACTOR >= end_word => {
                 Walk::EveryWord { end_word, scattered: true, excepts_scattered: false }
             }
+            (false, _) if candidates <= TOUCHED_MAX && self.excepts_clearable(spec, candidates) => {
+                Walk::Touched
+            }
             (false, _) => Walk::Scattered,
         };
         if lists > 0 && walk != Walk::OneList {
@@ -236,6 +253,7 @@ impl NamespaceRooms {
             for chunk in self.sparse_to_lists(spec).chain([to_slots]).flatten() {
                 match walk {
                     Walk::Scattered => scatter.add_summarised(chunk),
+                    Walk::Touched => scatter.add_touched(chunk),
                     _ => scatter.add_flat(chunk),
                 }
             }
@@ -269,6 +287,17 @@ impl NamespaceRooms {
         };
         let sparse_excepts = sparse_excepts.into_iter().enumerate().filter(|(_, chunks)| !chunks.is_empty());
         match &mut walk {
+            // A few candidates, read back in touched order (the iterator's cursors need ascending
+            // words): every sparse except is cleared (`excepts_clearable` checked they are small);
+            // only dense ones stay, checked per word by index.
+            Walk::Touched => {
+                for (i, chunks) in sparse_excepts {
+                    chunks.iter().for_each(|chunk| scatter.remove_all(chunk));
+                    excepts_left &= !(1 << i);
+                }
+                except_left.iter().for_each(|chunk| scatter.remove_all(chunk));
+                except_left = &[];
+            }
             // Only sparse targets, all scattered: the excepts can be cleared from them.
             Walk::Scattered | Walk::EveryWord { .. } if !dense => {
                 for (i, chunks) in sparse_excepts {
@@ -302,6 +331,17 @@ impl NamespaceRooms {
             spec.except_rooms.len() > EXCEPT_CACHE || !except_left.is_empty() || excepts_left != 0;
         let setup = Setup { walk, run: one_list, excepts_left, except_slots: except_left, has_except };
         Recipients::new(self, spec, cursors, scatter, except_bits, batch, setup)
+    }
+
+    /// Whether every `except` room of `spec` can be applied without a cursor (which needs ascending
+    /// words): at most [`EXCEPT_CACHE`] of them, each dense or a list of at most
+    /// `SCATTER_EXCEPT_FACTOR * candidates` members (cleared from the scattered targets).
+    fn excepts_clearable(&self, spec: &BroadcastSpec, candidates: usize) -> bool {
+        spec.except_rooms.len() <= EXCEPT_CACHE
+            && spec.except_rooms.iter().all(|&id| {
+                let set = self.rooms.members(id);
+                set.is_dense() || set.len() <= SCATTER_EXCEPT_FACTOR * candidates
+            })
     }
 
     /// The member lists of the sparse `to` rooms.

@@ -28,6 +28,11 @@ pub(crate) enum Walk {
     /// Several sparse targets, no dense one: their union, scattered into the `ScatterBits`, read back
     /// a non-zero word at a time.
     Scattered,
+    /// Several sparse targets with few members in all, no dense one, no except needing a cursor: their
+    /// union, scattered into the `ScatterBits` without summaries, read back word by touched word (in
+    /// the order the words were first touched, not ascending). The sparse excepts were cleared from
+    /// the bitmap; dense ones are checked per word.
+    Touched,
 }
 
 /// `except` rooms whose sets are cached in the iterator; the others are looked up in the room table
@@ -49,7 +54,8 @@ pub(crate) struct Setup<'s> {
     pub(crate) has_except: bool,
 }
 
-/// The recipients of one broadcast, ascending by slot, each once; see [`NamespaceRooms::plan`].
+/// The recipients of one broadcast, each once, in no promised order (mostly ascending by slot; see
+/// [`NamespaceRooms::plan`]).
 #[derive(Debug)]
 pub struct Recipients<'s> {
     /// Recipients of the current word not yet yielded: bit `i` is slot `base + i`.
@@ -177,6 +183,19 @@ impl<'s> Recipients<'s> {
                 false
             }
             Walk::OneList => false,
+            Walk::Touched => loop {
+                let Some((w, mut acc)) = self.scatter.next_touched(&mut self.next_word) else {
+                    return false;
+                };
+                if self.has_except {
+                    acc = self.except_word(w, acc);
+                }
+                if acc != 0 {
+                    self.bits = acc;
+                    self.base = (w * 64) as u32;
+                    return true;
+                }
+            },
             Walk::Scattered => loop {
                 let Some((w, mut acc)) = self.scatter.next_word(&mut self.scatter_cursor) else {
                     return false;
@@ -370,7 +389,35 @@ impl Recipients<'_> {
                 }
                 self.scatter_cursor = cursor;
             }
+            Walk::Touched => acc = self.fold_touched(acc, f),
         }
+        acc
+    }
+}
+
+impl Recipients<'_> {
+    /// [`Walk::Touched`]'s part of `fold_rest`: each touched word from where `next` left off. Out of
+    /// line, so that `fold_rest`'s other walks keep the code (and registers) they had without it.
+    #[inline(never)]
+    fn fold_touched<B, F: FnMut(B, SocketId) -> B>(&mut self, mut acc: B, f: &mut F) -> B {
+        let generations = self.generations;
+        if !self.has_except {
+            // The common case, no dense except: slices in registers, no check per word.
+            let (words, touched) = self.scatter.touched_from(self.next_word);
+            self.next_word += touched.len();
+            for &w in touched {
+                let bits = words.get_mut(w as usize).map_or(0, std::mem::take);
+                acc = fold_word(generations, w * 64, bits, acc, f);
+            }
+            self.scatter.mark_read();
+            return acc;
+        }
+        let mut pos = self.next_word;
+        while let Some((w, mut bits)) = self.scatter.next_touched(&mut pos) {
+            bits = self.except_word(w, bits);
+            acc = fold_word(generations, (w * 64) as u32, bits, acc, f);
+        }
+        self.next_word = pos;
         acc
     }
 }

@@ -9,6 +9,12 @@
 //! The walk zeroes every word it reads, so a fully consumed plan leaves the bitmap clean without a
 //! reset; only a plan whose iterator was dropped early costs a full clear (of `universe / 8` bytes) at
 //! the next [`ScatterBits::prepare`].
+//!
+//! For a few candidates in all (tens to hundreds over a big shard) the summaries cost more than they
+//! save: [`ScatterBits::add_touched`] skips them and instead notes each word it turns non-zero in a
+//! short list, and [`ScatterBits::next_touched`] reads back exactly those words — no summary
+//! bookkeeping, no branch per member, but the union comes back in the order its words were first
+//! touched, not ascending.
 
 /// Words summarised by one `mid` word.
 const FAN: usize = 64;
@@ -27,6 +33,12 @@ pub(crate) struct ScatterBits {
     /// read-modify-write that consecutive members (sorted lists: all in a few `top` words) chain
     /// through memory — ~5 cycles per member.
     top: Vec<u8>,
+    /// `touched[..touched_len]`: indexes of the words [`ScatterBits::add_touched`] turned non-zero
+    /// since the last `prepare`, each once, in the order they were first set (the members cleared
+    /// since may have left some zero again). The vector only grows (its tail is scratch space for
+    /// the notes of the next list), so noting costs no `memset` per list.
+    touched: Vec<u32>,
+    touched_len: usize,
     /// A plan has used the bitmap and not read it back to the end.
     dirty: bool,
 }
@@ -51,6 +63,7 @@ impl ScatterBits {
             self.mid.fill(0);
             self.top.fill(0);
         }
+        self.touched_len = 0;
         if self.words.len() < end_word {
             self.words.resize(end_word, 0);
             self.mid.resize(end_word.div_ceil(FAN), 0);
@@ -87,6 +100,35 @@ impl ScatterBits {
                 *word |= 1 << (slot % 64);
             }
         }
+    }
+
+    /// Sets the bit of every slot of `list`, without summaries, and notes each word it turns from
+    /// zero to non-zero, for [`ScatterBits::next_touched`]. Branch-free per member (the note is
+    /// written every time and kept only for a word that was zero); slots past the prepared size are
+    /// ignored (the caller sized it).
+    #[inline]
+    pub(crate) fn add_touched(&mut self, list: &[u32]) {
+        let start = self.touched_len;
+        // Room for a note per member. Allocates only to grow.
+        if self.touched.len() < start + list.len() {
+            self.touched.resize(start + list.len(), 0);
+        }
+        // Plain slices, so the loop keeps their addresses and lengths in registers.
+        let words: &mut [u64] = &mut self.words;
+        let notes = self.touched.get_mut(start..).unwrap_or_default();
+        let mut len = 0;
+        for &slot in list {
+            let w = slot as usize / 64;
+            if let Some(word) = words.get_mut(w) {
+                let old = *word;
+                *word = old | 1 << (slot % 64);
+                if let Some(note) = notes.get_mut(len) {
+                    *note = w as u32;
+                }
+                len += usize::from(old == 0);
+            }
+        }
+        self.touched_len = start + len;
     }
 
     /// Clears the bit of every slot of `list` (summaries stay: a word they point at may be zero).
@@ -138,6 +180,27 @@ impl ScatterBits {
         }
     }
 
+    /// The touched word at `*pos` (see [`ScatterBits::add_touched`]), as `(index, bits)`, zeroed as it
+    /// is read (`bits` may be 0: its members were cleared since), and `*pos` moved past it; `None`
+    /// past the last, which leaves the bitmap clean.
+    #[inline]
+    pub(crate) fn next_touched(&mut self, pos: &mut usize) -> Option<(usize, u64)> {
+        let Some(&w) = self.touched.get(..self.touched_len).and_then(|t| t.get(*pos)) else {
+            self.dirty = false;
+            return None;
+        };
+        *pos += 1;
+        let w = w as usize;
+        Some((w, self.words.get_mut(w).map_or(0, std::mem::take)))
+    }
+
+    /// The words and the touched list from `pos` on, for a walk that reads (and zeroes) each of those
+    /// words, then calls [`ScatterBits::mark_read`].
+    #[inline]
+    pub(crate) fn touched_from(&mut self, pos: usize) -> (&mut [u64], &[u32]) {
+        (&mut self.words, self.touched.get(pos..self.touched_len).unwrap_or_default())
+    }
+
     /// Declares the bitmap clean: a word walk has read (and zeroed) every word set by `add_flat`.
     pub(crate) fn mark_read(&mut self) {
         self.dirty = false;
@@ -174,6 +237,27 @@ mod tests {
         bits.prepare(10);
         bits.add_summarised(&[7]);
         assert_eq!(read_back(&mut bits), [7], "reused without a reset");
+    }
+
+    #[test]
+    fn touched_words_come_back_once_each_in_first_touch_order_and_leave_the_bitmap_clean() {
+        let mut bits = ScatterBits::default();
+        bits.prepare(300_001 / 64 + 1);
+        bits.add_touched(&[70, 300_000, 3]);
+        bits.add_touched(&[3, 4, 71, 200]);
+        bits.remove_all(&[200, 300_000, 5000]);
+        let mut pos = 0;
+        let mut got = Vec::new();
+        while let Some(word) = bits.next_touched(&mut pos) {
+            got.push(word);
+        }
+        assert_eq!(got, [(1, 0b1100_0000), (4687, 0), (0, 0b11000), (3, 0)]);
+        assert!(!bits.dirty);
+        assert!(bits.words.iter().all(|&w| w == 0));
+        bits.prepare(10);
+        bits.add_touched(&[9]);
+        let mut pos = 0;
+        assert_eq!((bits.next_touched(&mut pos), bits.next_touched(&mut pos)), (Some((0, 1 << 9)), None));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! flight, hand the open fd over (`Detached`). An adopted fd gets a multishot receive like an accepted one.
 
 mod bufring;
+mod files;
 mod submit;
 
 use std::io;
@@ -22,7 +23,8 @@ use io_uring::types::{SubmitArgs, Timespec};
 use io_uring::{cqueue, IoUring};
 
 use self::bufring::ProvidedBuffers;
-use self::submit::{OpKind, SendOps};
+use self::files::RegisteredFiles;
+use self::submit::{OpKind, SendOps, SendTarget};
 use super::outbox::flag;
 use super::{
     sys, CloseCause, ConnId, Driver, DriverConfig, DriverEvent, DriverStats, IoBackend, Outbox, Waker,
@@ -38,6 +40,8 @@ pub struct UringDriver {
     // Declared first: dropped (ring closed) before the memory its operations named.
     ring: IoUring,
     bufs: ProvidedBuffers,
+    /// Sockets the sends name by table index (slot `i` → entry `i`).
+    files: RegisteredFiles,
     ops: SendOps,
     outbox: Outbox,
     listener: TcpListener,
@@ -83,9 +87,11 @@ impl Driver for UringDriver {
             config.provided_buffer_size,
             BUFFER_GROUP,
         )?;
+        let files = RegisteredFiles::register(&ring);
         let mut driver = UringDriver {
             ring,
             bufs,
+            files,
             ops: SendOps::new(config.max_iovecs_per_send),
             outbox: Outbox::new(),
             listener,
@@ -163,12 +169,14 @@ impl Driver for UringDriver {
     fn adopt(&mut self, fd: OwnedFd) -> io::Result<ConnId> {
         // Blocking, as accepted sockets are here: io_uring never blocks on them and sends never EAGAIN.
         sys::set_nonblocking(fd.as_raw_fd(), false)?;
+        let raw = fd.as_raw_fd();
         let conn = self.outbox.insert(fd);
         let index = conn.slot() as usize;
         if let Err(e) = self.arm_recv(index) {
             drop(self.outbox.release(index));
             return Err(e);
         }
+        self.files.insert(&self.ring, index, raw);
         self.stats.adopted += 1;
         Ok(conn)
     }
@@ -240,18 +248,22 @@ impl UringDriver {
     }
 
     fn submit_send(&mut self, index: usize) -> io::Result<()> {
-        let fd = self.outbox.fd(index);
+        let target = if self.files.is_registered(index) {
+            SendTarget::Registered(index as u32)
+        } else {
+            SendTarget::Fd(self.outbox.fd(index))
+        };
         let threshold = self.config.zero_copy_threshold.unwrap_or(usize::MAX);
         let op = self.ops.alloc(index as u32);
         match self.outbox.head_len(index) {
             Some(len) if len >= threshold => {
                 let payload = self.outbox.head_bytes(index).unwrap_or_default();
-                submit::push_send_zc(&mut self.ring, &mut self.ops, op, fd, payload, &mut self.cqes)?;
+                submit::push_send_zc(&mut self.ring, &mut self.ops, op, target, payload, &mut self.cqes)?;
                 self.stats.zero_copy_sends += 1;
             }
             _ => {
                 let filled = self.outbox.fill_iovecs(index, self.ops.iovecs_mut(op), threshold);
-                submit::push_sendmsg(&mut self.ring, &mut self.ops, op, fd, filled, &mut self.cqes)?;
+                submit::push_sendmsg(&mut self.ring, &mut self.ops, op, target, filled, &mut self.cqes)?;
             }
         }
         self.stats.sends += 1;
@@ -295,8 +307,10 @@ impl UringDriver {
         }
         let Some(fd) = submit::own_accepted(result) else { return Ok(()) };
         let Ok((fd, peer)) = sys::prepare_accepted(fd) else { return Ok(()) }; // peer already gone
+        let raw = fd.as_raw_fd();
         let conn = self.outbox.insert(fd);
         self.stats.accepted += 1;
+        self.files.insert(&self.ring, conn.slot() as usize, raw);
         self.arm_recv(conn.slot() as usize)?;
         handler(DriverEvent::Accepted { conn, peer }, &mut self.outbox);
         Ok(())
@@ -388,6 +402,7 @@ impl UringDriver {
             }
             return Ok(()); // the receive's last completion comes back here through `settle`
         }
+        self.files.remove(&self.ring, index);
         self.outbox.hand_over(index);
         Ok(())
     }
@@ -418,6 +433,7 @@ impl UringDriver {
             && self.outbox.has(index, flag::REPORTED)
             && !self.outbox.has(index, flag::SEND_INFLIGHT | flag::RECV_ARMED | flag::LINGER);
         if done {
+            self.files.remove(&self.ring, index);
             drop(self.outbox.release(index));
             if self.accept_paused {
                 self.accept_paused = false;
@@ -515,7 +531,9 @@ impl Drop for UringDriver {
         let _ = self.ring.submit();
         // A zero-copy send whose bytes sit in a socket's send queue is notified only when the socket lets
         // go of them, so reset the sockets now. Cancelled operations hold their own file references, so
-        // no operation can meet a reused fd number.
+        // no operation can meet a reused fd number. The table of registered sockets goes first: it holds
+        // a reference on each, which would keep them open past the close.
+        self.files.clear(&self.ring);
         self.outbox.close_all_sockets();
         let deadline = Instant::now() + DROP_DRAIN;
         loop {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use io_uring::cqueue;
 use io_uring::opcode;
 use io_uring::squeue;
-use io_uring::types::{CancelBuilder, Fd};
+use io_uring::types::{CancelBuilder, Fd, Fixed};
 use io_uring::IoUring;
 
 /// What a completion belongs to.
@@ -56,6 +56,14 @@ pub(super) fn decode(user_data: u64) -> Option<(OpKind, u32)> {
         _ => return None,
     };
     Some((kind, index))
+}
+
+/// The socket a send names: its fd, or its entry in the ring's table of registered files (see
+/// `files`), which spares the kernel an fd lookup and a file reference count per send.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SendTarget {
+    Fd(RawFd),
+    Registered(u32),
 }
 
 /// Storage of one send in flight: the msghdr and iovec array a `SENDMSG` names, or the `Bytes` a
@@ -191,7 +199,7 @@ pub(super) fn push_sendmsg(
     ring: &mut IoUring,
     ops: &mut SendOps,
     index: u32,
-    fd: RawFd,
+    target: SendTarget,
     (count, len): (usize, usize),
     backlog: &mut Vec<cqueue::Entry>,
 ) -> io::Result<()> {
@@ -200,14 +208,18 @@ pub(super) fn push_sendmsg(
     op.msg.msg_iov = op.iovecs.as_mut_ptr();
     op.msg.msg_iovlen = count.min(op.iovecs.len()) as _;
     let msg: *const libc::msghdr = &op.msg;
-    let entry = opcode::SendMsg::new(Fd(fd), msg)
-        .flags(libc::MSG_NOSIGNAL as u32)
-        .build()
-        .user_data(user_data(OpKind::Send, index));
+    let entry = match target {
+        SendTarget::Fd(fd) => opcode::SendMsg::new(Fd(fd), msg),
+        SendTarget::Registered(entry) => opcode::SendMsg::new(Fixed(entry), msg),
+    }
+    .flags(libc::MSG_NOSIGNAL as u32)
+    .build()
+    .user_data(user_data(OpKind::Send, index));
     // SAFETY: the msghdr and iovec array live in this op's box, which the pool keeps (and does not
     // reuse) until `free` after the send's completion. The iovecs point into `Bytes` held by the
     // connection's queue, which is neither consumed nor dropped while the slot's SEND_INFLIGHT bit is
-    // set (cleared by that same completion). The fd is closed only after that completion.
+    // set (cleared by that same completion). The fd is closed, and the table entry emptied, only after
+    // that completion.
     unsafe { push(ring, &entry, backlog) }
 }
 
@@ -216,16 +228,19 @@ pub(super) fn push_send_zc(
     ring: &mut IoUring,
     ops: &mut SendOps,
     index: u32,
-    fd: RawFd,
+    target: SendTarget,
     payload: Bytes,
     backlog: &mut Vec<cqueue::Entry>,
 ) -> io::Result<()> {
     let Some(op) = ops.ops.get_mut(index as usize) else { return Err(io::Error::other("no such send op")) };
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    let entry = opcode::SendZc::new(Fd(fd), payload.as_ptr(), len)
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(user_data(OpKind::Send, index));
+    let entry = match target {
+        SendTarget::Fd(fd) => opcode::SendZc::new(Fd(fd), payload.as_ptr(), len),
+        SendTarget::Registered(entry) => opcode::SendZc::new(Fixed(entry), payload.as_ptr(), len),
+    }
+    .flags(libc::MSG_NOSIGNAL)
+    .build()
+    .user_data(user_data(OpKind::Send, index));
     op.len = len as usize;
     op.zc_hold = Some(payload);
     // SAFETY: the payload's memory is kept alive by the clone in `zc_hold` until `free`, which the

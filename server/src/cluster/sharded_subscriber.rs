@@ -14,18 +14,18 @@
 //! [`ROOM_POLL`], so either is subscribed within about that plus a round trip. As with Node, a
 //! broadcast published to a room's channel before the subscription is in place is not received.
 //!
-//! Liveness and reconnection as in the classic subscriber: `PING` after [`PING_AFTER`] of silence, the
-//! connection is dead after [`DEAD_AFTER`]; it reconnects with backoff and subscribes again, room
+//! Liveness and reconnection as in the classic subscriber: `PING` after [`Liveness::PING_AFTER`] of silence, the
+//! connection is dead after [`Liveness::DEAD_AFTER`]; it reconnects with backoff and subscribes again, room
 //! channels included. Messages published meanwhile are lost (pub/sub is at-most-once).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use roomcast_engine::cluster::ShardedChannels;
 
-use super::resp::{write_command, Connection, Reply};
+use super::resp::{write_command, Connection, Liveness, Reply};
 use super::sharded_inbound::Followed;
 use super::sharded_rooms::{RoomChange, RoomCounts, Subscription};
 use super::{link, sharded_inbound, sleep_unless_stopped, Backoff, ClusterLink, IO_TIMEOUT};
@@ -33,10 +33,6 @@ use crate::shard::shared::Shared;
 
 /// How long one read waits before room changes are looked at again.
 const ROOM_POLL: Duration = Duration::from_millis(10);
-/// Silence after which the subscriber pings Redis.
-const PING_AFTER: Duration = Duration::from_secs(5);
-/// Silence after which the connection is taken for dead (a ping went unanswered for 5 s).
-const DEAD_AFTER: Duration = Duration::from_secs(10);
 
 /// Runs until `stop`. `conn` is the connection opened at start; `rooms` the shards' room changes
 /// (`None` in `static` mode).
@@ -134,8 +130,7 @@ impl Session<'_> {
             write_command(&mut self.out, &[b"SSUBSCRIBE", self.channels.room(nsp, room).as_bytes()]);
         }
         conn.write_all(&self.out)?;
-        let mut heard = Instant::now();
-        let mut pinged = false;
+        let mut liveness = Liveness::new();
         let mut subscribed = false;
         while !stop.load(Ordering::Acquire) {
             self.out.clear();
@@ -149,20 +144,10 @@ impl Session<'_> {
                 conn.write_all(&self.out)?;
             }
             let Some(reply) = conn.read_reply()? else {
-                let silent = heard.elapsed();
-                if silent >= DEAD_AFTER {
-                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis stopped answering"));
-                }
-                if silent >= PING_AFTER && !pinged {
-                    self.out.clear();
-                    write_command(&mut self.out, &[b"PING"]);
-                    conn.write_all(&self.out)?;
-                    pinged = true;
-                }
+                liveness.on_silence(&mut conn, &mut self.out)?;
                 continue;
             };
-            heard = Instant::now();
-            pinged = false;
+            liveness.heard();
             let Reply::Array(Some(items)) = reply else {
                 if let Reply::Error(e) = reply {
                     eprintln!("roomcast: redis refused a sharded subscription: {e}");

@@ -8,24 +8,18 @@
 //! waits on a shard. Each request channel's confirmation is reported to the link
 //! ([`super::ClusterLink::confirm_subscribed`]): this server's requests of a namespace wait for it.
 //!
-//! Liveness: after [`PING_AFTER`] without a byte it sends `PING` (allowed in subscribe mode); after
-//! [`DEAD_AFTER`] without one it takes the connection for dead, reconnects with backoff and
+//! Liveness: after [`Liveness::PING_AFTER`] without a byte it sends `PING` (allowed in subscribe mode); after
+//! [`Liveness::DEAD_AFTER`] without one it takes the connection for dead, reconnects with backoff and
 //! subscribes again. Messages published meanwhile are lost (pub/sub is at-most-once).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use roomcast_engine::cluster::{ClassicChannel, ClassicChannels};
 
-use super::resp::{write_command, Connection, Reply};
+use super::resp::{write_command, Connection, Liveness, Reply};
 use super::{inbound, link, sleep_unless_stopped, Backoff, IO_TIMEOUT};
 use crate::shard::shared::Shared;
-
-/// Silence after which the subscriber pings Redis.
-const PING_AFTER: Duration = Duration::from_secs(5);
-/// Silence after which the connection is taken for dead (a ping went unanswered for 5 s).
-const DEAD_AFTER: Duration = Duration::from_secs(10);
 
 /// Runs until `stop`. `conn` is the connection opened at start.
 pub(super) fn run(shared: Arc<Shared>, conn: Connection, stop: Arc<AtomicBool>) {
@@ -83,8 +77,7 @@ fn serve(
     let defined = shared.namespaces.iter().map(|(nsp, _)| nsp);
     subscribe_namespaces(&mut out, channels, &link.uid, defined.chain(dynamic.iter()));
     conn.write_all(&out)?;
-    let mut heard = Instant::now();
-    let mut pinged = false;
+    let mut liveness = Liveness::new();
     let mut subscribed = false;
     while !stop.load(Ordering::Acquire) {
         let created = link.dynamic_namespaces(dynamic_subscribed);
@@ -95,20 +88,10 @@ fn serve(
             dynamic_subscribed += created.len();
         }
         let Some(reply) = conn.read_reply()? else {
-            let silent = heard.elapsed();
-            if silent >= DEAD_AFTER {
-                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis stopped answering"));
-            }
-            if silent >= PING_AFTER && !pinged {
-                out.clear();
-                write_command(&mut out, &[b"PING"]);
-                conn.write_all(&out)?;
-                pinged = true;
-            }
+            liveness.on_silence(&mut conn, &mut out)?;
             continue;
         };
-        heard = Instant::now();
-        pinged = false;
+        liveness.heard();
         let Reply::Array(Some(items)) = reply else {
             if let Reply::Error(e) = reply {
                 eprintln!("roomcast: redis refused a subscription: {e}");

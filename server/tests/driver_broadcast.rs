@@ -1,5 +1,5 @@
 //! Driver tests of the send side over real loopback sockets, run on both backends: one `Bytes` broadcast
-//! to every connection, large queues to a slow reader, graceful close after flush, and two shards
+//! to every connection, large queues and one large frame to a slow reader, graceful close after flush, and two shards
 //! sharing a port.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -124,6 +124,40 @@ fn slow_reader_gets_large_queues_in_order<D: Driver + Send + 'static>() {
     assert_eq!(stats.bytes_sent, total as u64);
 }
 
+/// One frame alone in its queue goes out as a single-buffer send (`SEND` on io_uring); a frame far
+/// larger than the socket buffers, read slowly, must resume from the right offset after every partial
+/// send. Zero-copy is off so the frame takes the ordinary path whatever its size.
+fn slow_reader_gets_one_large_frame_whole<D: Driver + Send + 'static>() {
+    const LEN: usize = 6 * 1024 * 1024 + 13;
+    let config = DriverConfig { zero_copy_threshold: None, ..DriverConfig::default() };
+    let shard = Shard::spawn::<D>(loopback_listener(), config, Members::default(), track);
+    let mut client = connect(shard.addr);
+    shard.wait_until("the client is accepted", |state, _| state.conns.len() == 1);
+    shard.query(|state, outbox| assert!(outbox.send(state.conns[0], Bytes::from(pattern(0, LEN)))));
+    std::thread::sleep(Duration::from_millis(200));
+    let still_queued = shard.query(|state, outbox| outbox.queued_bytes(state.conns[0]));
+    assert!(
+        still_queued > 0 && still_queued < LEN as u64,
+        "a full socket leaves part of the frame: {still_queued}"
+    );
+    let mut received = Vec::with_capacity(LEN);
+    let mut buf = vec![0; 5000];
+    while received.len() < LEN {
+        let got = std::io::Read::read(&mut client, &mut buf).unwrap();
+        assert!(got > 0, "stream ended after {} of {LEN} bytes", received.len());
+        received.extend_from_slice(&buf[..got]);
+        if received.len() < LEN / 4 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    assert!(received == pattern(0, LEN), "the frame arrived corrupted or reordered");
+    shard.wait_until("the queue is empty", |state, outbox| outbox.queued_bytes(state.conns[0]) == 0);
+    let stats = shard.stats();
+    assert!(stats.partial_sends > 0, "the test never met a full socket: {stats:?}");
+    assert_eq!(stats.zero_copy_sends, 0);
+    assert_eq!(stats.bytes_sent, LEN as u64);
+}
+
 fn close_after_flush_sends_everything_then_fin<D: Driver + Send + 'static>() {
     let shard = Shard::spawn::<D>(loopback_listener(), DriverConfig::default(), Members::default(), track);
     let mut client = connect(shard.addr);
@@ -200,6 +234,7 @@ fn two_shards_on_one_port_both_accept<D: Driver + Send + 'static>() {
 both_backends!(
     broadcast_reaches_every_connection_whole,
     slow_reader_gets_large_queues_in_order,
+    slow_reader_gets_one_large_frame_whole,
     close_after_flush_sends_everything_then_fin,
     dropping_the_driver_ends_stuck_connections,
     two_shards_on_one_port_both_accept,

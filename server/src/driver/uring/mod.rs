@@ -1,5 +1,6 @@
 //! The io_uring backend: multishot accept, multishot receive into a provided-buffer ring, one
-//! `SENDMSG` (or `SEND_ZC` for a large buffer) per dirty connection per flush, waits with a timeout
+//! send per dirty connection per flush (`SEND` of a lone buffer, `SENDMSG` of several, `SEND_ZC` for a
+//! large buffer), waits with a timeout
 //! through `io_uring_enter`'s extended argument, and the waker's eventfd read through the ring.
 //!
 //! Per connection at most one send is in flight, so queue order is wire order; a partial send is
@@ -263,7 +264,7 @@ impl UringDriver {
             }
             _ => {
                 let filled = self.outbox.fill_iovecs(index, self.ops.iovecs_mut(op), threshold);
-                submit::push_sendmsg(&mut self.ring, &mut self.ops, op, target, filled, &mut self.cqes)?;
+                submit::push_send(&mut self.ring, &mut self.ops, op, target, filled, &mut self.cqes)?;
             }
         }
         self.stats.sends += 1;

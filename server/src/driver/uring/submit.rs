@@ -23,7 +23,7 @@ pub(super) enum OpKind {
     Accept,
     /// A connection's multishot receive; the index is the connection slot.
     Recv,
-    /// A `SENDMSG` or `SEND_ZC`; the index is the send-op slot.
+    /// A `SEND`, `SENDMSG` or `SEND_ZC`; the index is the send-op slot.
     Send,
     /// The read of the waker's eventfd.
     Wake,
@@ -66,7 +66,8 @@ pub(super) enum SendTarget {
     Registered(u32),
 }
 
-/// Storage of one send in flight: the msghdr and iovec array a `SENDMSG` names, or the `Bytes` a
+/// Storage of one send in flight: the msghdr and iovec array a `SENDMSG` names (a `SEND` names only
+/// the buffer its first iovec points at), or the `Bytes` a
 /// `SEND_ZC` names. Boxed so its address survives growth of the pool.
 struct SendOp {
     /// The connection slot the send belongs to.
@@ -114,7 +115,7 @@ impl SendOps {
         (self.ops.len() - 1) as u32
     }
 
-    /// The iovec array of op `index`, to be filled before [`push_sendmsg`].
+    /// The iovec array of op `index`, to be filled before [`push_send`].
     pub(super) fn iovecs_mut(&mut self, index: u32) -> &mut [libc::iovec] {
         self.ops.get_mut(index as usize).map_or(&mut [], |op| &mut op.iovecs[..])
     }
@@ -194,8 +195,10 @@ pub(super) fn push_recv(
     unsafe { push(ring, &entry, backlog) }
 }
 
-/// Submits op `index` as a `SENDMSG` over its first `count` iovecs (already filled, `len` bytes).
-pub(super) fn push_sendmsg(
+/// Submits op `index` over its first `count` iovecs (already filled, `len` bytes): a plain `SEND` of
+/// the one buffer when `count` is 1 (no msghdr or iovec array for the kernel to copy in and import),
+/// else a `SENDMSG`. Both complete alike: one result, the bytes taken, never `IORING_CQE_F_MORE`.
+pub(super) fn push_send(
     ring: &mut IoUring,
     ops: &mut SendOps,
     index: u32,
@@ -205,21 +208,37 @@ pub(super) fn push_sendmsg(
 ) -> io::Result<()> {
     let Some(op) = ops.ops.get_mut(index as usize) else { return Err(io::Error::other("no such send op")) };
     op.len = len;
-    op.msg.msg_iov = op.iovecs.as_mut_ptr();
-    op.msg.msg_iovlen = count.min(op.iovecs.len()) as _;
-    let msg: *const libc::msghdr = &op.msg;
-    let entry = match target {
-        SendTarget::Fd(fd) => opcode::SendMsg::new(Fd(fd), msg),
-        SendTarget::Registered(entry) => opcode::SendMsg::new(Fixed(entry), msg),
+    let entry = match (count, op.iovecs.first()) {
+        (1, Some(iov)) => {
+            let (ptr, bytes) =
+                (iov.iov_base.cast_const().cast::<u8>(), u32::try_from(iov.iov_len).unwrap_or(u32::MAX));
+            op.len = bytes as usize;
+            match target {
+                SendTarget::Fd(fd) => opcode::Send::new(Fd(fd), ptr, bytes),
+                SendTarget::Registered(entry) => opcode::Send::new(Fixed(entry), ptr, bytes),
+            }
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+        }
+        _ => {
+            op.msg.msg_iov = op.iovecs.as_mut_ptr();
+            op.msg.msg_iovlen = count.min(op.iovecs.len()) as _;
+            let msg: *const libc::msghdr = &op.msg;
+            match target {
+                SendTarget::Fd(fd) => opcode::SendMsg::new(Fd(fd), msg),
+                SendTarget::Registered(entry) => opcode::SendMsg::new(Fixed(entry), msg),
+            }
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+        }
     }
-    .flags(libc::MSG_NOSIGNAL as u32)
-    .build()
     .user_data(user_data(OpKind::Send, index));
-    // SAFETY: the msghdr and iovec array live in this op's box, which the pool keeps (and does not
-    // reuse) until `free` after the send's completion. The iovecs point into `Bytes` held by the
-    // connection's queue, which is neither consumed nor dropped while the slot's SEND_INFLIGHT bit is
-    // set (cleared by that same completion). The fd is closed, and the table entry emptied, only after
-    // that completion.
+    // SAFETY: a `SEND` names the one buffer the first iovec points at; a `SENDMSG` names the msghdr and
+    // iovec array in this op's box, which the pool keeps (and does not reuse) until `free` after the
+    // send's completion. Either way the bytes sent live in `Bytes` held by the connection's queue, which
+    // is neither consumed nor dropped while the slot's SEND_INFLIGHT bit is set (cleared by that same
+    // completion), and a `Bytes` never moves its data. The fd is closed, and the table entry emptied,
+    // only after that completion.
     unsafe { push(ring, &entry, backlog) }
 }
 
@@ -245,7 +264,7 @@ pub(super) fn push_send_zc(
     op.zc_hold = Some(payload);
     // SAFETY: the payload's memory is kept alive by the clone in `zc_hold` until `free`, which the
     // driver calls only at the op's last completion (the notification, or a result without
-    // IORING_CQE_F_MORE); a `Bytes` never moves its data. The fd outlives the send as for SENDMSG.
+    // IORING_CQE_F_MORE); a `Bytes` never moves its data. The fd outlives the send as for `push_send`.
     unsafe { push(ring, &entry, backlog) }
 }
 

@@ -304,6 +304,58 @@ fn connect_with_retry(config: &RedisConfig) -> Result<Connection, RedisUnreachab
     }
 }
 
+/// One subscriber thread's work on a connection, for [`keep_subscribed`].
+pub(crate) trait Subscriber {
+    /// Runs before each connection attempt, also while Redis is away.
+    fn between_connections(&mut self) {}
+    /// Subscribes on `conn`, then handles pushes until `stop` (`Ok`) or the connection fails (`Err`).
+    fn serve(&mut self, conn: Connection, stop: &AtomicBool, backoff: &mut Backoff) -> std::io::Result<()>;
+}
+
+/// The subscriber threads' outer loop: serves `conn`, and after each failure forgets the confirmed
+/// subscriptions, reconnects with backoff and serves again, until `stop`.
+pub(crate) fn keep_subscribed(
+    link: &ClusterLink,
+    conn: Connection,
+    stop: &AtomicBool,
+    subscriber: &mut impl Subscriber,
+) {
+    let mut fresh = Some(conn);
+    let mut backoff = Backoff::default();
+    let mut outages = 0u32;
+    while !stop.load(Ordering::Acquire) {
+        subscriber.between_connections();
+        let conn = match fresh.take() {
+            Some(conn) => conn,
+            None => match Connection::open(&link.config.url, IO_TIMEOUT * 4) {
+                Ok(conn) => {
+                    eprintln!("roomcast: redis subscriber reconnected; subscribing again");
+                    conn
+                }
+                Err(_) => {
+                    if !sleep_unless_stopped(backoff.next_pause(), stop) {
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        match subscriber.serve(conn, stop, &mut backoff) {
+            Ok(()) => return,
+            Err(e) => {
+                link.forget_subscriptions();
+                outages += 1;
+                eprintln!(
+                    "roomcast: redis subscriber lost its connection ({e}); reconnecting (outage {outages})"
+                );
+                if !sleep_unless_stopped(backoff.next_pause(), stop) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Exponential backoff between reconnection attempts: 100 ms, doubling, at most 5 s.
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {

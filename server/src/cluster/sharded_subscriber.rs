@@ -28,7 +28,7 @@ use roomcast_engine::cluster::ShardedChannels;
 use super::resp::{write_command, Connection, Liveness, Reply};
 use super::sharded_inbound::Followed;
 use super::sharded_rooms::{RoomChange, RoomCounts, Subscription};
-use super::{link, sharded_inbound, sleep_unless_stopped, Backoff, ClusterLink, IO_TIMEOUT};
+use super::{keep_subscribed, link, sharded_inbound, Backoff, ClusterLink, Subscriber};
 use crate::shard::shared::Shared;
 
 /// How long one read waits before room changes are looked at again.
@@ -49,53 +49,48 @@ pub(super) fn run(
     let mut followed = Followed::new(&link.uid, &namespaces);
     // Dynamic namespaces already followed (`ClusterLink::dynamic_namespaces` lists them in order).
     let mut dynamic_seen = 0;
-    let mut fresh = Some(conn);
-    let mut backoff = Backoff::default();
-    let mut outages = 0u32;
-    while !stop.load(Ordering::Acquire) {
-        // While Redis is away, changes only update the counts (so the queue stays short); every counted
-        // room is subscribed once connected.
-        if let Some(rooms) = &rooms {
+    let mut state = Sharded {
+        shared: &shared,
+        channels: &channels,
+        followed: &mut followed,
+        dynamic_seen: &mut dynamic_seen,
+        counts: &mut counts,
+        rooms: rooms.as_ref(),
+    };
+    keep_subscribed(link, conn, &stop, &mut state);
+}
+
+/// The sharded protocol's subscriber: what outlives one connection.
+struct Sharded<'a> {
+    shared: &'a Shared,
+    channels: &'a ShardedChannels,
+    followed: &'a mut Followed,
+    dynamic_seen: &'a mut usize,
+    counts: &'a mut RoomCounts,
+    rooms: Option<&'a Receiver<RoomChange>>,
+}
+
+impl Subscriber for Sharded<'_> {
+    /// While Redis is away, room changes only update the counts (so the queue stays short); every
+    /// counted room is subscribed once connected.
+    fn between_connections(&mut self) {
+        if let Some(rooms) = self.rooms {
             for change in rooms.try_iter() {
-                counts.apply(&change);
+                self.counts.apply(&change);
             }
         }
-        let conn = match fresh.take() {
-            Some(conn) => conn,
-            None => match Connection::open(&link.config.url, IO_TIMEOUT * 4) {
-                Ok(conn) => {
-                    eprintln!("roomcast: redis subscriber reconnected; subscribing again");
-                    conn
-                }
-                Err(_) => {
-                    if !sleep_unless_stopped(backoff.next_pause(), &stop) {
-                        return;
-                    }
-                    continue;
-                }
-            },
-        };
+    }
+
+    fn serve(&mut self, conn: Connection, stop: &AtomicBool, backoff: &mut Backoff) -> std::io::Result<()> {
         let mut session = Session {
-            shared: &shared,
-            channels: &channels,
-            followed: &mut followed,
-            dynamic_seen: &mut dynamic_seen,
-            counts: &mut counts,
+            shared: self.shared,
+            channels: self.channels,
+            followed: self.followed,
+            dynamic_seen: self.dynamic_seen,
+            counts: self.counts,
             out: Vec::new(),
         };
-        match session.serve(conn, rooms.as_ref(), &stop, &mut backoff) {
-            Ok(()) => return,
-            Err(e) => {
-                link.forget_subscriptions();
-                outages += 1;
-                eprintln!(
-                    "roomcast: redis subscriber lost its connection ({e}); reconnecting (outage {outages})"
-                );
-                if !sleep_unless_stopped(backoff.next_pause(), &stop) {
-                    return;
-                }
-            }
-        }
+        session.serve(conn, self.rooms, stop, backoff)
     }
 }
 

@@ -18,45 +18,25 @@ use std::sync::Arc;
 use roomcast_engine::cluster::{ClassicChannel, ClassicChannels};
 
 use super::resp::{write_command, Connection, Liveness, Reply};
-use super::{inbound, link, sleep_unless_stopped, Backoff, IO_TIMEOUT};
+use super::{inbound, keep_subscribed, link, Backoff, Subscriber, IO_TIMEOUT};
 use crate::shard::shared::Shared;
 
 /// Runs until `stop`. `conn` is the connection opened at start.
 pub(super) fn run(shared: Arc<Shared>, conn: Connection, stop: Arc<AtomicBool>) {
     let Some(link) = link(&shared) else { return };
     let channels = ClassicChannels::new(link.config.key_prefix.clone());
-    let mut fresh = Some(conn);
-    let mut backoff = Backoff::default();
-    let mut outages = 0u32;
-    while !stop.load(Ordering::Acquire) {
-        let conn = match fresh.take() {
-            Some(conn) => conn,
-            None => match Connection::open(&link.config.url, IO_TIMEOUT * 4) {
-                Ok(conn) => {
-                    eprintln!("roomcast: redis subscriber reconnected; subscribing again");
-                    conn
-                }
-                Err(_) => {
-                    if !sleep_unless_stopped(backoff.next_pause(), &stop) {
-                        return;
-                    }
-                    continue;
-                }
-            },
-        };
-        match serve(&shared, &channels, conn, &stop, &mut backoff) {
-            Ok(()) => return,
-            Err(e) => {
-                link.forget_subscriptions();
-                outages += 1;
-                eprintln!(
-                    "roomcast: redis subscriber lost its connection ({e}); reconnecting (outage {outages})"
-                );
-                if !sleep_unless_stopped(backoff.next_pause(), &stop) {
-                    return;
-                }
-            }
-        }
+    keep_subscribed(link, conn, &stop, &mut Classic { shared: &shared, channels: &channels });
+}
+
+/// The classic protocol's subscriber.
+struct Classic<'a> {
+    shared: &'a Shared,
+    channels: &'a ClassicChannels,
+}
+
+impl Subscriber for Classic<'_> {
+    fn serve(&mut self, conn: Connection, stop: &AtomicBool, backoff: &mut Backoff) -> std::io::Result<()> {
+        serve(self.shared, self.channels, conn, stop, backoff)
     }
 }
 

@@ -268,6 +268,72 @@ impl Connection {
     }
 }
 
+/// Liveness of a subscribe-mode connection, which only hears Redis when something is published:
+/// after [`Liveness::PING_AFTER`] of silence it sends one `PING` (allowed in subscribe mode); after
+/// [`Liveness::DEAD_AFTER`] without a byte the connection is taken for dead.
+#[derive(Debug)]
+pub(crate) struct Liveness {
+    heard: Instant,
+    pinged: bool,
+}
+
+impl Liveness {
+    /// Silence after which the subscriber pings Redis.
+    pub(crate) const PING_AFTER: Duration = Duration::from_secs(5);
+    /// Silence after which the connection is taken for dead (a ping went unanswered for 5 s).
+    pub(crate) const DEAD_AFTER: Duration = Duration::from_secs(10);
+
+    pub(crate) fn new() -> Self {
+        Self { heard: Instant::now(), pinged: false }
+    }
+
+    /// A reply arrived.
+    fn heard(&mut self) {
+        self.heard = Instant::now();
+        self.pinged = false;
+    }
+
+    /// The next push on a subscribe-mode connection: its items, or `None` when the read timed out
+    /// (pinging or failing as [`Liveness::on_silence`] says) or the reply was not an array (an error
+    /// reply is logged as `refused`).
+    pub(crate) fn next_push(
+        &mut self,
+        conn: &mut Connection,
+        out: &mut Vec<u8>,
+        refused: &str,
+    ) -> io::Result<Option<Vec<Reply>>> {
+        let Some(reply) = conn.read_reply()? else {
+            self.on_silence(conn, out)?;
+            return Ok(None);
+        };
+        self.heard();
+        match reply {
+            Reply::Array(Some(items)) => Ok(Some(items)),
+            Reply::Error(e) => {
+                eprintln!("roomcast: {refused}: {e}");
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A read timed out with nothing: pings once past `PING_AFTER` (through `out`, a scratch buffer),
+    /// and fails past `DEAD_AFTER`.
+    fn on_silence(&mut self, conn: &mut Connection, out: &mut Vec<u8>) -> io::Result<()> {
+        let silent = self.heard.elapsed();
+        if silent >= Self::DEAD_AFTER {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "redis stopped answering"));
+        }
+        if silent >= Self::PING_AFTER && !self.pinged {
+            out.clear();
+            write_command(out, &[b"PING"]);
+            conn.write_all(out)?;
+            self.pinged = true;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -344,47 +410,5 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port, u.username.as_deref()), ("::1", 7000, Some("me")));
         assert!("http://x".parse::<RedisUrl>().is_err());
         assert!("redis://h:port".parse::<RedisUrl>().is_err());
-    }
-}
-
-/// Liveness of a subscribe-mode connection, which only hears Redis when something is published:
-/// after [`Liveness::PING_AFTER`] of silence it sends one `PING` (allowed in subscribe mode); after
-/// [`Liveness::DEAD_AFTER`] without a byte the connection is taken for dead.
-#[derive(Debug)]
-pub(crate) struct Liveness {
-    heard: Instant,
-    pinged: bool,
-}
-
-impl Liveness {
-    /// Silence after which the subscriber pings Redis.
-    pub(crate) const PING_AFTER: Duration = Duration::from_secs(5);
-    /// Silence after which the connection is taken for dead (a ping went unanswered for 5 s).
-    pub(crate) const DEAD_AFTER: Duration = Duration::from_secs(10);
-
-    pub(crate) fn new() -> Self {
-        Self { heard: Instant::now(), pinged: false }
-    }
-
-    /// A reply arrived.
-    pub(crate) fn heard(&mut self) {
-        self.heard = Instant::now();
-        self.pinged = false;
-    }
-
-    /// A read timed out with nothing: pings once past `PING_AFTER` (through `out`, a scratch buffer),
-    /// and fails past `DEAD_AFTER`.
-    pub(crate) fn on_silence(&mut self, conn: &mut Connection, out: &mut Vec<u8>) -> io::Result<()> {
-        let silent = self.heard.elapsed();
-        if silent >= Self::DEAD_AFTER {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "redis stopped answering"));
-        }
-        if silent >= Self::PING_AFTER && !self.pinged {
-            out.clear();
-            write_command(out, &[b"PING"]);
-            conn.write_all(out)?;
-            self.pinged = true;
-        }
-        Ok(())
     }
 }

@@ -138,15 +138,9 @@ impl Session<'_> {
             if !self.out.is_empty() {
                 conn.write_all(&self.out)?;
             }
-            let Some(reply) = conn.read_reply()? else {
-                liveness.on_silence(&mut conn, &mut self.out)?;
-                continue;
-            };
-            liveness.heard();
-            let Reply::Array(Some(items)) = reply else {
-                if let Reply::Error(e) = reply {
-                    eprintln!("roomcast: redis refused a sharded subscription: {e}");
-                }
+            let Some(items) =
+                liveness.next_push(&mut conn, &mut self.out, "redis refused a sharded subscription")?
+            else {
                 continue;
             };
             match items.as_slice() {

@@ -67,15 +67,7 @@ fn serve(
             conn.write_all(&out)?;
             dynamic_subscribed += created.len();
         }
-        let Some(reply) = conn.read_reply()? else {
-            liveness.on_silence(&mut conn, &mut out)?;
-            continue;
-        };
-        liveness.heard();
-        let Reply::Array(Some(items)) = reply else {
-            if let Reply::Error(e) = reply {
-                eprintln!("roomcast: redis refused a subscription: {e}");
-            }
+        let Some(items) = liveness.next_push(&mut conn, &mut out, "redis refused a subscription")? else {
             continue;
         };
         match items.as_slice() {

@@ -184,6 +184,57 @@ fn redis_missing_at_start_is_a_clear_error() {
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
+/// A stand-in for a Redis 6 server: answers `INFO` with `version` and any other command with `+OK`,
+/// on every connection, until the test ends.
+fn fake_redis(version: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    let Some(input) = buf.get(..n).filter(|b| !b.is_empty()) else { return };
+                    let reply = if String::from_utf8_lossy(input).to_ascii_uppercase().contains("INFO") {
+                        let body =
+                            format!("# Server\r\nredis_version:{version}\r\nredis_mode:standalone\r\n");
+                        format!("${}\r\n{body}\r\n", body.len())
+                    } else {
+                        "+OK\r\n".to_owned()
+                    };
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_redis_older_than_7_is_refused_for_the_sharded_adapter_with_the_reason() {
+    let port = fake_redis("6.2.14");
+    let sharded = |sharded: bool| {
+        let mut config: Config = config(IoChoice::Epoll, 1);
+        let mut redis = RedisConfig::new(format!("redis://127.0.0.1:{port}").parse().unwrap());
+        redis.sharded = sharded;
+        redis.retry = RedisRetry::Fail;
+        config.redis = Some(redis);
+        config
+    };
+    let err = lab().start(sharded(true)).expect_err("the sharded adapter started on Redis 6");
+    assert!(matches!(err, StartError::RedisTooOld(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("Redis 7.0") && text.contains("6.2.14"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    // The classic adapter (PUBLISH/SUBSCRIBE) has no such requirement.
+    let classic = lab().start(sharded(false)).expect("the classic adapter refused Redis 6");
+    classic.shutdown().unwrap();
+}
+
 #[test]
 fn malformed_messages_are_dropped_and_the_node_carries_on() {
     let redis = RedisServer::start();

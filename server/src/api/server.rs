@@ -37,6 +37,8 @@ pub enum StartError {
     PathTaken(String),
     #[error(transparent)]
     Redis(#[from] crate::cluster::RedisUnreachable),
+    #[error(transparent)]
+    RedisTooOld(#[from] crate::cluster::RedisTooOld),
 }
 
 /// A server being described: namespaces and their handlers (`/` always exists), and any raw Engine.IO

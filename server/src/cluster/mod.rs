@@ -48,10 +48,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use crate::api::StartError;
 use crate::broadcast::Broadcast;
 use crate::config::{RedisConfig, RedisRetry};
 use crate::shard::shared::Shared;
-use resp::Connection;
+use resp::{Connection, Reply};
 
 /// Messages the publisher queue holds at most: about a second of a busy server's broadcasts. Past it,
 /// shards drop what they would publish (counted in [`ClusterLink::dropped`]) rather than wait.
@@ -196,6 +197,19 @@ pub struct RedisUnreachable {
     last: std::io::Error,
 }
 
+/// Why the sharded adapter cannot run on the Redis it reached: `SSUBSCRIBE`/`SPUBLISH` came with
+/// Redis 7.0. The operator chose `--redis-sharded` against an older server.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--redis-sharded needs Redis 7.0 or later (SSUBSCRIBE, SPUBLISH), but {host}:{port} runs Redis {version}; \
+     upgrade it or drop --redis-sharded to use the classic adapter"
+)]
+pub struct RedisTooOld {
+    host: String,
+    port: u16,
+    version: String,
+}
+
 /// The connections and the publisher's queue, before the server's shared state (which holds the
 /// [`ClusterLink`]) exists.
 #[derive(Debug)]
@@ -215,8 +229,12 @@ pub(crate) struct Cluster {
 
 impl Pending {
     /// Opens both connections, retrying as `config.retry` says. Blocks the starting thread only.
-    pub(crate) fn connect(config: &RedisConfig) -> Result<(ClusterLink, Pending), RedisUnreachable> {
-        let publisher = connect_with_retry(config)?;
+    /// With `config.sharded`, also checks that the server is Redis 7 or later ([`RedisTooOld`]).
+    pub(crate) fn connect(config: &RedisConfig) -> Result<(ClusterLink, Pending), StartError> {
+        let mut publisher = connect_with_retry(config)?;
+        if config.sharded {
+            check_sharded_support(&mut publisher, config)?;
+        }
         let subscriber = connect_with_retry(config)?;
         let (tx, rx) = crossbeam_channel::bounded(PUBLISH_QUEUE);
         let uid = if config.sharded { random_hex(16) } else { random_uid(6) };
@@ -274,6 +292,29 @@ impl Cluster {
 /// The cluster link of a server, if it runs one.
 pub(crate) fn link(shared: &Shared) -> Option<&ClusterLink> {
     shared.cluster.as_ref()
+}
+
+/// Refuses a server older than Redis 7 for the sharded adapter. A server whose `INFO` is refused
+/// (an ACL, a proxy) or names no version is given the benefit of the doubt: if it lacks the
+/// commands, the subscriber logs Redis's refusal.
+fn check_sharded_support(conn: &mut Connection, config: &RedisConfig) -> Result<(), RedisTooOld> {
+    let Ok(Reply::Bulk(Some(info))) = conn.call(&[b"INFO", b"server"]) else { return Ok(()) };
+    match redis_version(&info) {
+        Some((version, major)) if major < 7 => Err(RedisTooOld {
+            host: config.url.host.clone(),
+            port: config.url.port,
+            version: version.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `redis_version` from an `INFO` reply, with its major number.
+fn redis_version(info: &[u8]) -> Option<(&str, u32)> {
+    let text = std::str::from_utf8(info).ok()?;
+    let version = text.lines().find_map(|line| line.strip_prefix("redis_version:"))?.trim();
+    let major = version.split('.').next()?.parse().ok()?;
+    Some((version, major))
 }
 
 fn connect_with_retry(config: &RedisConfig) -> Result<Connection, RedisUnreachable> {
@@ -415,4 +456,18 @@ pub(crate) fn random_hex(n: usize) -> String {
 
 fn hex_digit(nibble: u8) -> char {
     char::from(if nibble < 10 { b'0' + nibble } else { b'a' + nibble - 10 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redis_version;
+
+    #[test]
+    fn the_version_is_read_from_an_info_reply() {
+        let info = b"# Server\r\nredis_version:6.2.14\r\nredis_git_sha1:00000000\r\n";
+        assert_eq!(redis_version(info), Some(("6.2.14", 6)));
+        assert_eq!(redis_version(b"# Server\r\nredis_version:7.0.15\r\n"), Some(("7.0.15", 7)));
+        assert_eq!(redis_version(b"# Server\r\nredis_mode:standalone\r\n"), None);
+        assert_eq!(redis_version(b"redis_version:x\r\n"), None);
+    }
 }

@@ -74,18 +74,10 @@ impl<T: std::fmt::Debug> std::error::Error for TimedOut<T> {}
 /// The result a cluster request's callback gets.
 pub type ClusterResult<T> = Result<T, TimedOut<T>>;
 
-/// The adapter's options for what `target` selects.
+/// The adapter's options for what `target` selects (rooms and exceptions; a request carries no
+/// broadcast flags).
 pub(crate) fn opts_of(target: &BroadcastTarget) -> BroadcastOpts {
-    BroadcastOpts {
-        rooms: target.to.iter().map(|r| r.as_str().to_owned()).collect(),
-        except: target
-            .except
-            .iter()
-            .map(|r| r.as_str().to_owned())
-            .chain(target.except_sids.iter().map(|s| s.as_str().to_owned()))
-            .collect(),
-        flags: BroadcastFlags::default(),
-    }
+    BroadcastOpts { flags: BroadcastFlags::default(), ..crate::cluster::broadcast_opts(target) }
 }
 
 fn requests_deadline(core: &ShardCore) -> Instant {

@@ -31,6 +31,7 @@
 mod inbound;
 pub(crate) mod outgoing;
 mod publisher;
+pub(crate) use publisher::broadcast_opts;
 mod requests;
 pub(crate) mod resp;
 mod sharded_inbound;

@@ -217,7 +217,7 @@ pub(super) fn encode_broadcast(
 
 /// The adapters' `{rooms, except, flags}` for a local target (a `socket.broadcast`'s sender id is an
 /// except room, as in socket.io).
-pub(super) fn broadcast_opts(target: &BroadcastTarget) -> BroadcastOpts {
+pub(crate) fn broadcast_opts(target: &BroadcastTarget) -> BroadcastOpts {
     BroadcastOpts {
         rooms: target.to.iter().map(|r| r.as_str().to_owned()).collect(),
         except: target

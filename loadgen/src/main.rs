@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use roomcast_loadgen::client::Transport;
+use roomcast_loadgen::client::{IoMode, Transport};
 use roomcast_loadgen::report::{self, PlotOptions};
 use roomcast_loadgen::scenario::{
     self, AppConfig, Common, ConnectSpec, FanoutSpec, IdleSpec, ReleaseOn, Reporter, Spec, VerifySpec,
@@ -99,6 +99,11 @@ struct CommonArgs {
     /// Limit on each connection's handshake (TCP, upgrade, Engine.IO and Socket.IO opens).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     handshake_timeout: Duration,
+    /// How sockets are read: edge-triggered epoll; a multishot io_uring receive per socket into a ring
+    /// of provided buffers (Linux 6.0+; Docker's default seccomp profile forbids io_uring); or uring
+    /// when this process may use it, else epoll (saying why on stderr).
+    #[arg(long, value_enum, default_value_t = IoMode::Epoll)]
+    io: IoMode,
     /// TOML file naming the server's join/leave/publish events and argument shapes (see docs/LOADGEN.md);
     /// default: Roomcast's built-in app.
     #[arg(long, value_name = "FILE")]
@@ -275,6 +280,10 @@ fn common(
     );
     // Fail on a wrong URL before anything starts.
     roomcast_loadgen::client::Target::parse(&args.url, &args.path)?;
+    let (io, why_not) = args.io.resolve();
+    if let Some(why) = why_not {
+        eprintln!("roomcast-loadgen: --io auto: {why}; reading sockets through epoll");
+    }
     let common = Common {
         url: args.url,
         path: args.path,
@@ -290,6 +299,7 @@ fn common(
         handshake_timeout: args.handshake_timeout,
         app,
         transport: args.transport,
+        io,
         quiet: args.quiet,
     };
     Ok((common, Outputs { json: args.json, hlog: args.hlog, plot: args.plot, server_pid: None }))

@@ -9,6 +9,8 @@
 //!   it reads Engine.IO and Socket.IO packets on any transport.
 //! - [`pool`]: the event loop owning every socket: ramped connects from several source addresses,
 //!   handshake deadlines, batched writes, delivery callbacks and [`Notice`]s.
+//! - [`uring_recv`]: the io_uring receive path (`--io uring`): multishot receives into a ring of
+//!   provided buffers, the ring's fd on the pool's epoll.
 //! - [`sys`]: source-address connects, the microsecond wake-up timer, fd limits, `/proc` RSS.
 //!
 //! No TLS.
@@ -21,6 +23,7 @@ pub mod session;
 pub mod sys;
 pub mod target;
 pub mod upgrade;
+pub mod uring_recv;
 
 use std::fmt;
 
@@ -30,6 +33,7 @@ pub use polling::MAX_POLL_RESPONSE;
 pub use pool::{ConnId, Notice, Pool, PoolConfig};
 pub use session::Context;
 pub use target::Target;
+pub use uring_recv::RecvConfig;
 
 /// How a connection carries its Engine.IO session (`--transport`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -63,6 +67,45 @@ impl Transport {
             Transport::WebSocket => "websocket",
             Transport::Polling => "polling",
             Transport::PollingUpgrade => "polling-upgrade",
+        }
+    }
+}
+
+/// How the pool reads its sockets (`--io`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+pub enum IoMode {
+    /// Edge-triggered epoll; a socket is read when it reports readable (the default: io_uring saved
+    /// no CPU flat out, see docs/LOADGEN.md).
+    #[default]
+    #[value(name = "epoll")]
+    Epoll,
+    /// A multishot io_uring receive per socket into a ring of provided buffers (Linux 6.0+, not
+    /// under Docker's default seccomp profile); epoll still does connects, writes and timers.
+    #[value(name = "uring")]
+    Uring,
+    /// `uring` when this process may use io_uring, else `epoll`.
+    #[value(name = "auto")]
+    Auto,
+}
+
+impl IoMode {
+    /// The `--io` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            IoMode::Epoll => "epoll",
+            IoMode::Uring => "uring",
+            IoMode::Auto => "auto",
+        }
+    }
+
+    /// `Auto` made definite: `Uring` if this process may use io_uring, else `Epoll` and the reason.
+    pub fn resolve(self) -> (IoMode, Option<String>) {
+        match self {
+            IoMode::Auto => match uring_recv::UringRecv::probe() {
+                Ok(()) => (IoMode::Uring, None),
+                Err(e) => (IoMode::Epoll, Some(format!("io_uring is unavailable ({e})"))),
+            },
+            mode => (mode, None),
         }
     }
 }

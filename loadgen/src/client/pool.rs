@@ -13,14 +13,19 @@
 //!
 //! Costs and memory: per connection up to two mio `TcpStream`s, a [`Session`] (frame decoder, output
 //! buffer, a boxed polling state when polling) and a few words (~230 bytes at rest over WebSocket).
-//! One 64 KiB read buffer serves all connections. Reads run until the socket would block
-//! (edge-triggered); writes are batched per turn: everything queued for a socket goes out in one
-//! `write` when it takes it. The loop wakes within microseconds of the time it is asked to
-//! ([`WakeTimer`]), not epoll's milliseconds.
+//! Reading (`--io`, [`PoolConfig::io`]): over epoll, one 64 KiB read buffer serves all connections; a
+//! socket is read when its event says readable, until it would block or a read returns less than the
+//! buffer (edge-triggered: later bytes raise a new event), to the end after a hangup. Over io_uring
+//! ([`UringRecv`], the pool's side in `pool_uring.rs`) a multishot receive is armed on each socket
+//! once its TCP connect completes, epoll watches the socket for writability only, and each turn hands
+//! the receive completions to the sessions before it handles epoll's events. Writes are batched per
+//! turn: everything queued for a socket goes out in one `write` when it takes it. The loop wakes
+//! within microseconds of the time it is asked to ([`WakeTimer`]), not epoll's milliseconds.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use mio::unix::SourceFd;
@@ -29,11 +34,13 @@ use mio::{Events, Interest, Poll, Token};
 use super::session::{Context, Phase, Session, SessionEvent, Stream, StreamAction};
 use super::sys::{connect_from, WakeTimer};
 use super::upgrade::WebSocketKey;
-use super::{Failure, Target, Transport};
+use super::uring_recv::{RecvConfig, UringRecv};
+use super::{Failure, IoMode, Target, Transport};
 use crate::latency::{RunEpoch, RunMicros};
 use crate::Error;
 
 const TIMER: Token = Token(usize::MAX);
+const URING: Token = Token(usize::MAX - 1);
 const READ_BUFFER: usize = 64 * 1024;
 /// How long a close we started may take before the socket is dropped anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -53,6 +60,8 @@ pub struct PoolConfig {
     pub seed: u64,
     /// How connections carry their sessions.
     pub transport: Transport,
+    /// How sockets are read (`Auto`: io_uring when this process may use it, else epoll, silently).
+    pub io: IoMode,
 }
 
 /// A connection of this pool. A slot reused after a close gets a new generation, so a stale id is
@@ -99,6 +108,8 @@ struct Socket {
     serial: u32,
     /// Its TCP connect has completed.
     connected: bool,
+    /// A multishot receive of the io_uring path is armed on it (cancel it when dropping the socket).
+    receiving: bool,
 }
 
 #[derive(Debug)]
@@ -128,6 +139,47 @@ fn untoken(token: Token) -> (usize, u32, Stream) {
     (token.0 >> 32, ((token.0 >> 1) & 0x7fff_ffff) as u32, stream)
 }
 
+/// The key naming a socket's io_uring receive: its slot and serial. The serial follows the socket
+/// when the upgrade renumbers its stream, and a completion for a socket already replaced finds no
+/// socket with its serial.
+fn recv_key(slot: u32, serial: u32) -> u64 {
+    u64::from(slot) << 32 | u64::from(serial & 0x7fff_ffff)
+}
+
+/// The epoll interest of a socket: over io_uring, its receive reads it, so only writability (the
+/// connect completing, room in the send buffer) and errors come through epoll.
+fn interest(uring: bool) -> Interest {
+    if uring {
+        Interest::WRITABLE
+    } else {
+        Interest::READABLE | Interest::WRITABLE
+    }
+}
+
+/// Stops watching a socket the connection no longer uses and closes it (its receive, if armed, is
+/// cancelled at the next submission; it keeps the socket open until then).
+fn discard(poll: &Poll, cancels: &mut Vec<u64>, slot: u32, mut socket: Socket) {
+    let _ = poll.registry().deregister(&mut socket.tcp);
+    if socket.receiving {
+        cancels.push(recv_key(slot, socket.serial));
+    }
+}
+
+/// One read's outcome, from `read` or a receive completion.
+enum Input<'b> {
+    Bytes(&'b mut [u8]),
+    Eof,
+}
+
+/// One epoll event, copied out of `Events`.
+#[derive(Debug, Clone, Copy)]
+struct Readiness {
+    token: Token,
+    readable: bool,
+    /// Error, or a side of the connection closed.
+    hangup: bool,
+}
+
 #[derive(Debug, Default)]
 struct Slot {
     generation: u32,
@@ -150,7 +202,13 @@ pub struct Pool {
     close_deadlines: VecDeque<(RunMicros, ConnId)>,
     read_buf: Box<[u8]>,
     /// Readiness of the last poll, copied out so handling may borrow the pool (reused every turn).
-    ready_tokens: Vec<(Token, bool)>,
+    ready_tokens: Vec<Readiness>,
+    /// The io_uring receive path, when `config.io` chose it; taken out while its completions are
+    /// dispatched.
+    recv: Option<Box<UringRecv>>,
+    uring: bool,
+    /// Receives of dropped sockets, to cancel before the next submission.
+    cancels: Vec<u64>,
     mask_state: u64,
     next_source: usize,
     next_serial: u32,
@@ -160,11 +218,26 @@ pub struct Pool {
 
 impl Pool {
     /// An empty pool for the run whose clock is `epoch`. Fails only if epoll or the timer cannot be
-    /// created.
+    /// created, or `config.io` is `Uring` and io_uring is unavailable.
     pub fn new(config: PoolConfig, epoch: RunEpoch) -> Result<Pool, Error> {
+        Pool::with_recv_config(config, epoch, &RecvConfig::default())
+    }
+
+    /// [`Pool::new`] with the io_uring path's sizes given (tests use a tiny buffer ring).
+    pub fn with_recv_config(config: PoolConfig, epoch: RunEpoch, sizes: &RecvConfig) -> Result<Pool, Error> {
         let poll = Poll::new()?;
         let timer = WakeTimer::new(epoch)?;
         poll.registry().register(&mut SourceFd(&timer.raw_fd()), TIMER, Interest::READABLE)?;
+        let recv = match config.io {
+            IoMode::Epoll => None,
+            IoMode::Uring => Some(UringRecv::new(sizes).map_err(|e| {
+                Error::Usage(format!("--io uring: io_uring is unavailable here ({e}); use --io epoll"))
+            })?),
+            IoMode::Auto => UringRecv::new(sizes).ok(),
+        };
+        if let Some(recv) = &recv {
+            poll.registry().register(&mut SourceFd(&recv.raw_fd()), URING, Interest::READABLE)?;
+        }
         let mask_state = splitmix(config.seed ^ 0x6d61_736b) | 1;
         Ok(Pool {
             poll,
@@ -180,6 +253,9 @@ impl Pool {
             close_deadlines: VecDeque::new(),
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             ready_tokens: Vec::new(),
+            uring: recv.is_some(),
+            recv: recv.map(Box::new),
+            cancels: Vec::new(),
             mask_state,
             next_source: 0,
             next_serial: 0,
@@ -196,6 +272,20 @@ impl Pool {
     /// The handshake limit each connection gets.
     pub fn handshake_timeout(&self) -> Duration {
         self.config.handshake_timeout
+    }
+
+    /// How this pool reads its sockets: `Epoll` or `Uring` (never `Auto`).
+    pub fn io(&self) -> IoMode {
+        if self.uring {
+            IoMode::Uring
+        } else {
+            IoMode::Epoll
+        }
+    }
+
+    /// Counters of the io_uring path (`None` over epoll).
+    pub fn recv_stats(&self) -> Option<super::uring_recv::RecvStats> {
+        self.recv.as_ref().map(|r| r.stats())
     }
 
     /// Connections open or opening.
@@ -297,7 +387,9 @@ impl Pool {
             .map(|(at, _)| *at)
             .min();
         let wake = [wake_at, pool_due].into_iter().flatten().min();
+        let completions = self.recv.as_mut().is_some_and(|r| r.has_completions());
         let sleep = match wake {
+            _ if completions => Some(Duration::ZERO),
             Some(at) if at <= now => Some(Duration::ZERO),
             _ => Some(MAX_SLEEP),
         };
@@ -311,23 +403,28 @@ impl Pool {
         }
         let mut ready = std::mem::take(&mut self.ready_tokens);
         ready.clear();
-        ready.extend(
-            self.events
-                .iter()
-                .map(|e| (e.token(), e.is_error() || e.is_read_closed() || e.is_write_closed())),
-        );
-        for &(token, hangup) in &ready {
-            if token == TIMER {
-                self.timer.acknowledge();
-                continue;
+        ready.extend(self.events.iter().map(|e| Readiness {
+            token: e.token(),
+            readable: e.is_readable(),
+            hangup: e.is_error() || e.is_read_closed() || e.is_write_closed(),
+        }));
+        // Completions first: bytes a socket received before an error or hangup epoll reports for it
+        // are delivered before the pool acts on that report.
+        self.dispatch_completions(on_delivery)?;
+        for r in &ready {
+            match r.token {
+                TIMER => self.timer.acknowledge(),
+                URING => {}
+                token => {
+                    let (slot, serial, stream) = untoken(token);
+                    self.handle_ready(slot, serial, stream, r, on_delivery);
+                }
             }
-            let (slot, serial, stream) = untoken(token);
-            self.handle_ready(slot, serial, stream, hangup, on_delivery);
         }
         self.ready_tokens = ready;
         self.expire_deadlines();
         self.flush_dirty();
-        Ok(())
+        self.submit_receives()
     }
 
     fn handle_ready(
@@ -335,9 +432,10 @@ impl Pool {
         slot: usize,
         serial: u32,
         stream: Stream,
-        hangup: bool,
+        readiness: &Readiness,
         on_delivery: &mut dyn FnMut(Delivery<'_>),
     ) {
+        let hangup = readiness.hangup;
         let Some(generation) = self.slots.get(slot).filter(|s| s.conn.is_some()).map(|s| s.generation) else {
             return;
         };
@@ -357,6 +455,12 @@ impl Pool {
                 Err(e) => return self.fail(id, Failure::Connect(e.to_string())),
             }
             socket.connected = true;
+            if let Some(recv) = self.recv.as_mut() {
+                if let Err(e) = recv.arm(recv_key(id.slot, serial), socket.tcp.as_raw_fd()) {
+                    return self.fail(id, Failure::Connect(format!("cannot start receiving: {e}")));
+                }
+                socket.receiving = true;
+            }
             let mut cx =
                 Context { target: &config.target, key: WebSocketKey::from_bits(c.key_bits), mask_state };
             c.session.handle_connected(stream, &mut cx);
@@ -364,92 +468,117 @@ impl Pool {
                 return self.fail(id, failure);
             }
         }
-        if let Err(failure) = self.read_all(id, stream, on_delivery) {
-            self.fail(id, failure);
-            return;
+        // Over io_uring the receive reads; over epoll, a socket is read when the event says it is
+        // readable (edge-triggered: bytes arriving later raise a new event), to the end after a hangup.
+        if !self.uring && (readiness.readable || hangup) {
+            if let Err(failure) = self.read_all(id, stream, hangup, on_delivery) {
+                self.fail(id, failure);
+                return;
+            }
         }
         if let Err(failure) = self.flush(id) {
             self.fail(id, failure);
         }
     }
 
-    /// Reads `stream` until it would block, feeding the session; follows the socket if the session
-    /// renumbers it (the upgrade), and stops when it closes.
+    /// Epoll path: reads `stream`, feeding the session, following the socket if the session renumbers
+    /// it (the upgrade), until the socket would block, closes, or (unless `to_the_end`) a read returns
+    /// less than the buffer holds: the socket is then empty, and edge-triggered epoll reports bytes
+    /// arriving later as a new event, so the read that would return `EAGAIN` is skipped.
     fn read_all(
         &mut self,
         id: ConnId,
         mut stream: Stream,
+        to_the_end: bool,
         on_delivery: &mut dyn FnMut(Delivery<'_>),
     ) -> Result<(), Failure> {
-        let mut closed = false;
-        loop {
-            let Pool { slots, read_buf, notices, mask_state, config, epoch, ready, poll, .. } = self;
-            let Some(c) = slots.get_mut(id.slot as usize).and_then(|s| s.conn.as_mut()) else {
-                return Ok(());
-            };
-            let i = stream.index();
-            let Some(socket) = c.sockets.get_mut(i).and_then(Option::as_mut) else { break };
-            let read = socket.tcp.read(read_buf);
-            let at = epoch.now();
-            let mut cx =
-                Context { target: &config.target, key: WebSocketKey::from_bits(c.key_bits), mask_state };
-            let (tag, scheduled) = (c.tag, c.scheduled);
-            let on_event = |event: SessionEvent<'_>| match event {
-                SessionEvent::Event(text) => on_delivery(Delivery { conn: id, tag, text, at }),
-                SessionEvent::Connected => {
-                    *ready += 1;
-                    notices.push_back(Notice::Connected {
-                        conn: id,
-                        tag,
-                        handshake_micros: at.micros_since(scheduled),
-                    });
-                }
-                SessionEvent::Ack { id: ack, error } => {
-                    notices.push_back(Notice::Ack { conn: id, tag, id: ack, error })
-                }
-                SessionEvent::Closed => closed = true,
-            };
-            let eof = match read {
-                Ok(0) => {
-                    if let Some(mut socket) = c.sockets.get_mut(i).and_then(Option::take) {
-                        let _ = poll.registry().deregister(&mut socket.tcp);
-                    }
-                    c.session.handle_eof(stream, &mut cx, on_event)?;
-                    true
-                }
-                Ok(n) => {
-                    let input = read_buf.get_mut(..n).unwrap_or_default();
-                    c.session.handle_bytes(stream, input, &mut cx, on_event)?;
-                    false
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let result = loop {
+            let socket = self.conn_mut(id).and_then(|c| c.sockets.get_mut(stream.index())?.as_mut());
+            let Some(socket) = socket else { break Ok(()) };
+            let read = socket.tcp.read(&mut buf);
+            let at = self.epoch.now();
+            let (input, short) = match read {
+                Ok(0) => (Input::Eof, true),
+                Ok(n) => (Input::Bytes(buf.get_mut(..n).unwrap_or_default()), n < READ_BUFFER),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::Closed(format!("read failed: {e}"))),
+                Err(e) => break Err(Failure::Closed(format!("read failed: {e}"))),
             };
-            if closed {
-                break;
+            match self.feed(id, stream, input, at, on_delivery) {
+                Ok(Some(next)) if to_the_end || !short => stream = next,
+                Ok(_) => break Ok(()),
+                Err(failure) => break Err(failure),
             }
-            let promoted = self.sync(id)?;
-            if eof {
-                break;
+        };
+        self.read_buf = buf;
+        result
+    }
+
+    /// Feeds one read of `stream`'s socket to the session (read at `at`): deliveries, notices, the
+    /// socket actions; at EOF drops the socket, and a close we started that completes removes the
+    /// connection. Returns the stream the socket goes by now (the upgrade renumbers it) while it may
+    /// still be read, `None` once it or the connection is gone.
+    fn feed(
+        &mut self,
+        id: ConnId,
+        stream: Stream,
+        input: Input<'_>,
+        at: RunMicros,
+        on_delivery: &mut dyn FnMut(Delivery<'_>),
+    ) -> Result<Option<Stream>, Failure> {
+        let mut closed = false;
+        let Pool { slots, notices, mask_state, config, ready, poll, cancels, .. } = self;
+        let Some(c) = slots.get_mut(id.slot as usize).and_then(|s| s.conn.as_mut()) else { return Ok(None) };
+        let mut cx = Context { target: &config.target, key: WebSocketKey::from_bits(c.key_bits), mask_state };
+        let (tag, scheduled) = (c.tag, c.scheduled);
+        let on_event = |event: SessionEvent<'_>| match event {
+            SessionEvent::Event(text) => on_delivery(Delivery { conn: id, tag, text, at }),
+            SessionEvent::Connected => {
+                *ready += 1;
+                notices.push_back(Notice::Connected {
+                    conn: id,
+                    tag,
+                    handshake_micros: at.micros_since(scheduled),
+                });
             }
-            if promoted && stream == Stream::Secondary {
-                stream = Stream::Primary;
+            SessionEvent::Ack { id: ack, error } => {
+                notices.push_back(Notice::Ack { conn: id, tag, id: ack, error })
             }
-        }
+            SessionEvent::Closed => closed = true,
+        };
+        let eof = match input {
+            Input::Eof => {
+                if let Some(mut socket) = c.sockets.get_mut(stream.index()).and_then(Option::take) {
+                    socket.receiving = false; // a receive ends with the EOF it reports
+                    discard(poll, cancels, id.slot, socket);
+                }
+                c.session.handle_eof(stream, &mut cx, on_event)?;
+                true
+            }
+            Input::Bytes(bytes) => {
+                c.session.handle_bytes(stream, bytes, &mut cx, on_event)?;
+                false
+            }
+        };
         if closed {
-            let tag = self.conn_mut(id).map_or(0, |c| c.tag);
             self.remove(id);
             self.notices.push_back(Notice::Closed { conn: id, tag });
+            return Ok(None);
         }
-        Ok(())
+        let promoted = self.sync(id)?;
+        Ok(match (eof, promoted) {
+            (true, _) => None,
+            (false, true) => Some(Stream::Primary),
+            (false, false) => Some(stream),
+        })
     }
 
     /// Carries out the session's socket actions (drops, the promotion, connects) and marks the
     /// connection dirty if it has bytes to write. Returns whether `Secondary` became `Primary`.
     fn sync(&mut self, id: ConnId) -> Result<bool, Failure> {
         let mut promoted = false;
-        let Pool { slots, poll, config, next_source, next_serial, dirty, .. } = self;
+        let Pool { slots, poll, config, next_source, next_serial, dirty, cancels, uring, .. } = self;
         let Some(c) = slots.get_mut(id.slot as usize).filter(|s| s.generation == id.generation) else {
             return Ok(false);
         };
@@ -457,8 +586,8 @@ impl Pool {
         while let Some(action) = c.session.poll_action() {
             match action {
                 StreamAction::Drop(stream) => {
-                    if let Some(mut socket) = c.sockets.get_mut(stream.index()).and_then(Option::take) {
-                        let _ = poll.registry().deregister(&mut socket.tcp);
+                    if let Some(socket) = c.sockets.get_mut(stream.index()).and_then(Option::take) {
+                        discard(poll, cancels, id.slot, socket);
                     }
                 }
                 StreamAction::Promote => {
@@ -469,7 +598,7 @@ impl Pool {
                             .reregister(
                                 &mut socket.tcp,
                                 token(id.slot, socket.serial, Stream::Primary),
-                                Interest::READABLE | Interest::WRITABLE,
+                                interest(*uring),
                             )
                             .map_err(|e| {
                                 Failure::Connect(format!("cannot re-register the upgraded socket: {e}"))
@@ -492,15 +621,11 @@ impl Pool {
                     *next_serial = next_serial.wrapping_add(1);
                     let serial = *next_serial;
                     poll.registry()
-                        .register(
-                            &mut tcp,
-                            token(id.slot, serial, stream),
-                            Interest::READABLE | Interest::WRITABLE,
-                        )
+                        .register(&mut tcp, token(id.slot, serial, stream), interest(*uring))
                         .map_err(|e| Failure::Connect(e.to_string()))?;
-                    let socket = Socket { tcp, serial, connected: false };
-                    if let Some(mut old) = c.sockets.get_mut(stream.index()).and_then(|s| s.replace(socket)) {
-                        let _ = poll.registry().deregister(&mut old.tcp);
+                    let socket = Socket { tcp, serial, connected: false, receiving: false };
+                    if let Some(old) = c.sockets.get_mut(stream.index()).and_then(|s| s.replace(socket)) {
+                        discard(poll, cancels, id.slot, old);
                     }
                 }
             }
@@ -592,8 +717,8 @@ impl Pool {
             return;
         };
         let Some(mut c) = slot.conn.take() else { return };
-        for socket in c.sockets.iter_mut().flatten() {
-            let _ = self.poll.registry().deregister(&mut socket.tcp);
+        for socket in c.sockets.iter_mut().filter_map(Option::take) {
+            discard(&self.poll, &mut self.cancels, id.slot, socket);
         }
         if c.session.phase() == Phase::Ready {
             self.ready = self.ready.saturating_sub(1);
@@ -625,3 +750,6 @@ pub fn splitmix(x: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+#[path = "pool_uring.rs"]
+mod uring;

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::{PoolConfig, Target, Transport};
+use crate::client::{IoMode, PoolConfig, Target, Transport};
 use crate::cpu::CpuUsage;
 use crate::latency::{IntervalSnapshot, RunEpoch, RunMicros};
 use crate::report::{ProgressCounters, RunSummary};
@@ -89,6 +89,9 @@ pub struct Common {
     pub app: AppConfig,
     /// How connections carry their sessions.
     pub transport: Transport,
+    /// How sockets are read.
+    #[serde(default)]
+    pub io: IoMode,
     /// No progress lines.
     pub quiet: bool,
 }
@@ -385,6 +388,7 @@ pub fn pool_config(common: &Common, total_conns: u32) -> Result<PoolConfig, Erro
         handshake_timeout: common.handshake_timeout,
         seed: common.seed,
         transport: common.transport,
+        io: common.io,
     })
 }
 
@@ -493,6 +497,7 @@ pub fn finish(
     let summary = RunSummary::new(facts, reporter.overall(), cpu);
     let mut outcome = RunOutcome { summary, extra: Vec::new(), notes: Vec::new(), failure: None };
     outcome.extra.push(("transport".into(), c.transport.name().into()));
+    outcome.extra.push(("io".into(), c.io.name().into()));
     if c.transport != Transport::WebSocket {
         outcome.notes.push(format!(
             "transport: {} (up to {} TCP connections per Socket.IO connection)",

@@ -63,35 +63,7 @@ impl MessageStamp {
 
     /// Decodes exactly one token (no surrounding bytes). Cost: O(len), no allocation.
     pub fn decode(token: &[u8]) -> Result<Self, Error> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(Error::BadToken("longer than any valid token"));
-        }
-        let body = token.strip_prefix(TOKEN_PREFIX.as_bytes()).ok_or(Error::BadToken("missing rc1. tag"))?;
-        let mut fields = body.split(|&b| b == b'.');
-        let (Some(publisher), Some(seq), Some(scheduled), Some(check)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            return Err(Error::BadToken("fewer than five fields"));
-        };
-        if fields.next().is_some() {
-            return Err(Error::BadToken("more than five fields"));
-        }
-        let publisher = parse_base62(publisher, u64::from(u32::MAX))?;
-        let seq = parse_base62(seq, u64::MAX)?;
-        let scheduled = parse_base62(scheduled, u64::MAX)?;
-        let &[check] = check else {
-            return Err(Error::BadToken("check field is not one character"));
-        };
-        let checked = token.len().checked_sub(2).and_then(|n| token.get(..n)).unwrap_or_default();
-        if check != check_char(checked) {
-            return Err(Error::BadToken("check character does not match"));
-        }
-        let publisher = u32::try_from(publisher).map_err(|_| Error::BadToken("publisher out of range"))?;
-        Ok(MessageStamp {
-            publisher: PublisherId::new(publisher),
-            seq,
-            scheduled: RunMicros::from_micros(scheduled),
-        })
+        decode_token(token).map_err(Error::BadToken)
     }
 
     /// Finds the first token in a payload (for example the JSON text of a Socket.IO event) and
@@ -99,10 +71,9 @@ impl MessageStamp {
     /// Cost: O(payload length), no allocation.
     pub fn find_in(payload: &[u8]) -> Result<Self, Error> {
         let prefix = TOKEN_PREFIX.as_bytes();
-        let start = payload
-            .windows(prefix.len())
-            .position(|w| w == prefix)
-            .ok_or(Error::BadToken("no rc1. token in the payload"))?;
+        let Some(start) = payload.windows(prefix.len()).position(|w| w == prefix) else {
+            return Err(Error::BadToken("no rc1. token in the payload"));
+        };
         let rest = payload.get(start..).unwrap_or_default();
         let len = rest.iter().position(|&b| !(b == b'.' || b.is_ascii_alphanumeric())).unwrap_or(rest.len());
         MessageStamp::decode(rest.get(..len).unwrap_or_default())
@@ -113,6 +84,41 @@ impl fmt::Display for MessageStamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_token())
     }
+}
+
+/// [`MessageStamp::decode`] with the reason for a rejection as a plain `&'static str`: the hot path
+/// builds no [`Error`] (whose drop glue an eager `ok_or(Error::…)` would run per digit) until a token
+/// is actually rejected.
+fn decode_token(token: &[u8]) -> Result<MessageStamp, &'static str> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err("longer than any valid token");
+    }
+    let body = token.strip_prefix(TOKEN_PREFIX.as_bytes()).ok_or("missing rc1. tag")?;
+    let mut fields = body.split(|&b| b == b'.');
+    let (Some(publisher), Some(seq), Some(scheduled), Some(check)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err("fewer than five fields");
+    };
+    if fields.next().is_some() {
+        return Err("more than five fields");
+    }
+    let publisher = parse_base62(publisher, u64::from(u32::MAX))?;
+    let seq = parse_base62(seq, u64::MAX)?;
+    let scheduled = parse_base62(scheduled, u64::MAX)?;
+    let &[check] = check else {
+        return Err("check field is not one character");
+    };
+    let checked = token.len().checked_sub(2).and_then(|n| token.get(..n)).unwrap_or_default();
+    if check != check_char(checked) {
+        return Err("check character does not match");
+    }
+    let publisher = u32::try_from(publisher).map_err(|_| "publisher out of range")?;
+    Ok(MessageStamp {
+        publisher: PublisherId::new(publisher),
+        seq,
+        scheduled: RunMicros::from_micros(scheduled),
+    })
 }
 
 fn push_base62(out: &mut String, mut value: u64) {
@@ -144,20 +150,20 @@ fn digit_value(b: u8) -> Option<u64> {
 }
 
 /// A canonical base-62 number no larger than `max`.
-fn parse_base62(digits: &[u8], max: u64) -> Result<u64, Error> {
+fn parse_base62(digits: &[u8], max: u64) -> Result<u64, &'static str> {
     match digits {
-        [] => return Err(Error::BadToken("empty number")),
-        [b'0', _, ..] => return Err(Error::BadToken("number with a leading zero")),
+        [] => return Err("empty number"),
+        [b'0', _, ..] => return Err("number with a leading zero"),
         _ => {}
     }
     let mut value: u64 = 0;
     for &b in digits {
-        let d = digit_value(b).ok_or(Error::BadToken("character outside base 62"))?;
+        let d = digit_value(b).ok_or("character outside base 62")?;
         value = value
             .checked_mul(62)
             .and_then(|v| v.checked_add(d))
             .filter(|&v| v <= max)
-            .ok_or(Error::BadToken("number out of range"))?;
+            .ok_or("number out of range")?;
     }
     Ok(value)
 }

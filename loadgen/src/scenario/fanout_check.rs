@@ -21,8 +21,8 @@
 //! Limit: at most [`HOLE_CAP`] holes are kept per (receiver, publisher); a receipt of a message skipped
 //! beyond that is counted as a duplicate.
 
-use super::plan::{targets, TargetShape};
-use super::verify::Targets;
+use super::fanout_relation::{Relation, Relations};
+use super::plan::TargetShape;
 
 /// Holes kept per (receiver, publisher). A correct server leaves none; a server that loses messages
 /// leaves one per lost message until this cap, past which examples stop and late arrivals of forgotten
@@ -35,11 +35,6 @@ const MAX_SEQ_JUMP: u64 = 1 << 22;
 
 /// Examples kept of each kind of violation.
 const EXAMPLES_PER_KIND: usize = 5;
-
-/// Targets cached per publisher, by sequence number modulo this: receipts come for recent messages,
-/// and an older one's targets are recomputed from the seed (a few hundred ns), so memory stays bounded
-/// however long the run.
-const TARGET_CACHE: u64 = 4096;
 
 /// What one receipt was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,19 +107,15 @@ struct Cursor {
 /// The streaming check of one process's receivers; see the module docs. Thread: the slice's loop.
 #[derive(Debug)]
 pub struct ReceiptChecker {
-    seed: u64,
-    shape: TargetShape,
     publishers: u32,
     /// Tag of publisher 0; publisher `p` is member `first_publisher + p`.
     first_publisher: u32,
     /// Local index of each tag (`u32::MAX`: not in this process).
     local_of: Vec<u32>,
-    /// Rooms of each local member, sorted.
-    rooms: Vec<Vec<u32>>,
     /// `cursors[local × publishers + p]`.
     cursors: Vec<Cursor>,
-    /// Targets of each publisher's recent messages: slot `seq % TARGET_CACHE` holds `(seq, targets)`.
-    targets: Vec<Vec<Option<(u64, Targets)>>>,
+    /// How each local member stands to each message.
+    relations: Relations,
     counts: CheckCounts,
 }
 
@@ -140,24 +131,18 @@ impl ReceiptChecker {
     ) -> Self {
         let tags = first_publisher.saturating_add(publishers) as usize;
         let mut local_of = vec![u32::MAX; tags];
-        let mut rooms = Vec::with_capacity(members.len());
-        for (i, (tag, member_rooms)) in members.iter().enumerate() {
+        for (i, (tag, _)) in members.iter().enumerate() {
             if let Some(slot) = local_of.get_mut(*tag as usize) {
                 *slot = u32::try_from(i).unwrap_or(u32::MAX);
             }
-            let mut sorted = member_rooms.clone();
-            sorted.sort_unstable();
-            rooms.push(sorted);
         }
+        let rooms = members.iter().map(|(_, rooms)| rooms.clone()).collect();
         ReceiptChecker {
-            seed,
-            shape,
             publishers,
             first_publisher,
             local_of,
-            rooms,
             cursors: vec![Cursor::default(); members.len() * publishers as usize],
-            targets: vec![Vec::new(); publishers as usize],
+            relations: Relations::new(seed, shape, publishers, rooms),
             counts: CheckCounts::default(),
         }
     }
@@ -184,54 +169,29 @@ impl ReceiptChecker {
         if tag == self.first_publisher.saturating_add(p) {
             return Receipt::Excluded;
         }
-        match self.relation(local, p, seq) {
+        match self.relations.relation(local, p, seq) {
             Relation::Intended => {}
             Relation::Excluded => return Receipt::Excluded,
             Relation::NotTargeted => return Receipt::NotTargeted,
         }
+        let Some(c) = self.cursors.get_mut(at) else { return Receipt::Unknown };
         if seq >= next {
-            let skipped: Vec<u64> =
-                (next..seq).filter(|q| self.relation(local, p, *q) == Relation::Intended).collect();
-            if let Some(c) = self.cursors.get_mut(at) {
-                for q in skipped {
-                    if c.holes.len() < HOLE_CAP {
-                        c.holes.push(q);
-                    }
+            // Every intended message in next..seq is a hole. In order, the receiver was meant to get
+            // none of them; each costs one cache probe and two ANDs.
+            for q in next..seq {
+                if c.holes.len() < HOLE_CAP && self.relations.relation(local, p, q) == Relation::Intended {
+                    c.holes.push(q);
                 }
-                c.next = seq + 1;
             }
+            c.next = seq + 1;
             return Receipt::First;
         }
-        let Some(c) = self.cursors.get_mut(at) else { return Receipt::Unknown };
         match c.holes.iter().position(|q| *q == seq) {
             Some(i) => {
                 c.holes.swap_remove(i);
                 Receipt::Reordered
             }
             None => Receipt::Duplicated,
-        }
-    }
-
-    /// How local member `local` stands to message `seq` of `p` (the sender aside).
-    fn relation(&mut self, local: u32, p: u32, seq: u64) -> Relation {
-        let (seed, shape) = (self.seed, self.shape);
-        let Some(cache) = self.targets.get_mut(p as usize) else { return Relation::NotTargeted };
-        if cache.is_empty() {
-            cache.resize_with(TARGET_CACHE as usize, || None);
-        }
-        let Some(slot) = cache.get_mut((seq % TARGET_CACHE) as usize) else { return Relation::NotTargeted };
-        if !matches!(slot, Some((cached, _)) if *cached == seq) {
-            *slot = Some((seq, targets(seed, shape, p, seq)));
-        }
-        let (Some((_, t)), Some(rooms)) = (slot.as_ref(), self.rooms.get(local as usize)) else {
-            return Relation::NotTargeted;
-        };
-        if rooms.iter().any(|r| t.except.contains(r)) {
-            Relation::Excluded
-        } else if rooms.iter().any(|r| t.to.contains(r)) {
-            Relation::Intended
-        } else {
-            Relation::NotTargeted
         }
     }
 
@@ -291,16 +251,10 @@ impl ReceiptChecker {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Relation {
-    Intended,
-    Excluded,
-    NotTargeted,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::{fanout_relation::TARGET_CACHE, plan::targets};
 
     /// Four connections: 0 and 1 in room 0, 2 in room 1, 3 in room 2; publisher 0 is tag 4 (in room 0).
     fn checker() -> ReceiptChecker {

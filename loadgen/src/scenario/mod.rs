@@ -14,6 +14,7 @@ pub mod app;
 pub mod connect;
 pub mod fanout;
 pub mod fanout_check;
+pub mod fanout_relation;
 pub mod idle;
 pub mod plan;
 pub mod release;

@@ -176,13 +176,8 @@ impl ReceiptChecker {
         }
         let Some(c) = self.cursors.get_mut(at) else { return Receipt::Unknown };
         if seq >= next {
-            // Every intended message in next..seq is a hole. In order, the receiver was meant to get
-            // none of them; each costs one cache probe and two ANDs.
-            for q in next..seq {
-                if c.holes.len() < HOLE_CAP && self.relations.relation(local, p, q) == Relation::Intended {
-                    c.holes.push(q);
-                }
-            }
+            // Every intended message in next..seq is a hole.
+            self.relations.push_intended(local, p, next..seq, &mut c.holes, HOLE_CAP);
             c.next = seq + 1;
             return Receipt::First;
         }

@@ -364,7 +364,7 @@ impl Pool {
                 return self.fail(id, failure);
             }
         }
-        if let Err(failure) = self.read_all(id, stream, on_delivery) {
+        if let Err(failure) = self.read_all(id, stream, hangup, on_delivery) {
             self.fail(id, failure);
             return;
         }
@@ -373,15 +373,24 @@ impl Pool {
         }
     }
 
-    /// Reads `stream` until it would block, feeding the session; follows the socket if the session
-    /// renumbers it (the upgrade), and stops when it closes.
+    /// Reads `stream` until its receive queue is empty, feeding the session; follows the socket if the
+    /// session renumbers it (the upgrade), and stops when it closes.
+    ///
+    /// Empty means a read that would block or, unless `hangup` (the event also reported an error or a
+    /// closed side), a read shorter than the buffer: a TCP read returns short only once the receive
+    /// queue is empty, and data that arrives later raises a new edge (epoll(7) on stream sockets). That
+    /// saves the read that would block, half of all reads in a flat-out fan-out run. With `hangup` the
+    /// end of the stream may already be queued behind the data, with no edge to come, so it reads on.
     fn read_all(
         &mut self,
         id: ConnId,
         mut stream: Stream,
+        hangup: bool,
         on_delivery: &mut dyn FnMut(Delivery<'_>),
     ) -> Result<(), Failure> {
         let mut closed = false;
+        // After a renumbering the new primary is read until it would block.
+        let mut until_would_block = hangup;
         loop {
             let Pool { slots, read_buf, notices, mask_state, config, epoch, ready, poll, .. } = self;
             let Some(c) = slots.get_mut(id.slot as usize).and_then(|s| s.conn.as_mut()) else {
@@ -409,18 +418,19 @@ impl Pool {
                 }
                 SessionEvent::Closed => closed = true,
             };
-            let eof = match read {
+            let (eof, short) = match read {
                 Ok(0) => {
                     if let Some(mut socket) = c.sockets.get_mut(i).and_then(Option::take) {
                         let _ = poll.registry().deregister(&mut socket.tcp);
                     }
                     c.session.handle_eof(stream, &mut cx, on_event)?;
-                    true
+                    (true, true)
                 }
                 Ok(n) => {
+                    let short = n < read_buf.len();
                     let input = read_buf.get_mut(..n).unwrap_or_default();
                     c.session.handle_bytes(stream, input, &mut cx, on_event)?;
-                    false
+                    (false, short)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -435,6 +445,11 @@ impl Pool {
             }
             if promoted && stream == Stream::Secondary {
                 stream = Stream::Primary;
+                until_would_block = true;
+                continue;
+            }
+            if short && !until_would_block {
+                break;
             }
         }
         if closed {

@@ -4,10 +4,11 @@
 //!
 //! Why streaming rather than [`crate::delivery::DeliveryLedger`]: fanout runs flat out and may span
 //! worker processes. The targets of message `seq` of publisher `p` are a pure function of the seed
-//! ([`targets`]), so a process can judge a receipt without hearing from the publisher's process, and
+//! ([`super::plan::targets`]), so a process can judge a receipt without hearing from the publisher's process, and
 //! it only keeps, per (receiver, publisher), the next sequence number it expects and the intended
 //! messages it skipped ("holes"). Memory: O(local receivers × publishers) cursors plus the targets of
-//! each publisher's last 4,096 messages; no per-message state, so it is bounded however long the run.
+//! each publisher's last 4,096 messages (as room bits, [`super::fanout_relation`]); no per-message
+//! state, so it is bounded however long the run.
 //!
 //! Per receipt of `(p, seq)` at receiver `r` (cursor `next`, holes `H`):
 //! - `r` is the sender, or in an excepted room → **excluded**; in no target room → **not targeted**;
@@ -98,12 +99,6 @@ impl CheckCounts {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-struct Cursor {
-    next: u64,
-    holes: Vec<u64>,
-}
-
 /// The streaming check of one process's receivers; see the module docs. Thread: the slice's loop.
 #[derive(Debug)]
 pub struct ReceiptChecker {
@@ -112,8 +107,12 @@ pub struct ReceiptChecker {
     first_publisher: u32,
     /// Local index of each tag (`u32::MAX`: not in this process).
     local_of: Vec<u32>,
-    /// `cursors[local × publishers + p]`.
-    cursors: Vec<Cursor>,
+    /// The next sequence number each (receiver, publisher) expects: `next[local × publishers + p]`.
+    /// Apart from `holes` because an in-order receipt reads only this (8 bytes, so one receiver's
+    /// cursors share a cache line or two).
+    next: Vec<u64>,
+    /// Intended messages each (receiver, publisher) skipped, same index; touched only when there are.
+    holes: Vec<Vec<u64>>,
     /// How each local member stands to each message.
     relations: Relations,
     counts: CheckCounts,
@@ -141,7 +140,8 @@ impl ReceiptChecker {
             publishers,
             first_publisher,
             local_of,
-            cursors: vec![Cursor::default(); members.len() * publishers as usize],
+            next: vec![0; members.len() * publishers as usize],
+            holes: vec![Vec::new(); members.len() * publishers as usize],
             relations: Relations::new(seed, shape, publishers, rooms),
             counts: CheckCounts::default(),
         }
@@ -162,7 +162,7 @@ impl ReceiptChecker {
 
     fn judge(&mut self, tag: u32, local: u32, p: u32, seq: u64) -> Receipt {
         let at = local as usize * self.publishers as usize + p as usize;
-        let next = self.cursors.get(at).map_or(0, |c| c.next);
+        let next = self.next.get(at).copied().unwrap_or(0);
         if seq > next.saturating_add(MAX_SEQ_JUMP) {
             return Receipt::Unknown;
         }
@@ -174,16 +174,18 @@ impl ReceiptChecker {
             Relation::Excluded => return Receipt::Excluded,
             Relation::NotTargeted => return Receipt::NotTargeted,
         }
-        let Some(c) = self.cursors.get_mut(at) else { return Receipt::Unknown };
+        let (Some(cursor), Some(holes)) = (self.next.get_mut(at), self.holes.get_mut(at)) else {
+            return Receipt::Unknown;
+        };
         if seq >= next {
             // Every intended message in next..seq is a hole.
-            self.relations.push_intended(local, p, next..seq, &mut c.holes, HOLE_CAP);
-            c.next = seq + 1;
+            self.relations.push_intended(local, p, next..seq, holes, HOLE_CAP);
+            *cursor = seq + 1;
             return Receipt::First;
         }
-        match c.holes.iter().position(|q| *q == seq) {
+        match holes.iter().position(|q| *q == seq) {
             Some(i) => {
-                c.holes.swap_remove(i);
+                holes.swap_remove(i);
                 Receipt::Reordered
             }
             None => Receipt::Duplicated,
@@ -230,8 +232,8 @@ impl ReceiptChecker {
         'outer: for (tag, local) in self.local_of.iter().enumerate() {
             let Some(base) = (*local as usize).checked_mul(self.publishers as usize) else { continue };
             for p in 0..self.publishers {
-                let Some(c) = self.cursors.get(base + p as usize) else { continue };
-                for q in &c.holes {
+                let Some(holes) = self.holes.get(base + p as usize) else { continue };
+                for q in holes {
                     if missing == EXAMPLES_PER_KIND {
                         break 'outer;
                     }

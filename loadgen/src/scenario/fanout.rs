@@ -255,8 +255,8 @@ struct Receiving {
 }
 
 impl Receiving {
-    /// Records one delivery. Hot path: one token scan (a cache probe; a decode on a miss), two
-    /// histogram increments, one receipt check.
+    /// Records one delivery. Hot path: one token scan (a cache probe; a decode on a miss), one
+    /// histogram increment, one receipt check.
     fn on_delivery(&mut self, d: Delivery<'_>) {
         match self.stamps.find_in(d.text) {
             Ok(stamp) => {

@@ -491,7 +491,7 @@ pub fn finish(
         deliveries_received: totals.deliveries_received,
         violations: 0,
     };
-    let summary = RunSummary::new(facts, reporter.overall(), cpu);
+    let summary = RunSummary::new(facts, &reporter.overall(), cpu);
     let mut outcome = RunOutcome { summary, extra: Vec::new(), notes: Vec::new(), failure: None };
     outcome.extra.push(("transport".into(), c.transport.name().into()));
     if c.transport != Transport::WebSocket {

@@ -27,7 +27,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::session::{Context, Phase, Session, SessionEvent, Stream, StreamAction};
-use super::sys::{connect_from, WakeTimer};
+use super::sys::{self, connect_from, WakeTimer};
 use super::upgrade::WebSocketKey;
 use super::{Failure, Target, Transport};
 use crate::latency::{RunEpoch, RunMicros};
@@ -316,7 +316,14 @@ impl Pool {
                 .iter()
                 .map(|e| (e.token(), e.is_error() || e.is_read_closed() || e.is_write_closed())),
         );
-        for &(token, hangup) in &ready {
+        for (k, &(token, hangup)) in ready.iter().enumerate() {
+            // The next ready connection's slot (5 cache lines of a slab of 10,000) loads while this
+            // one is read: it missed the cache on nearly every ready event.
+            if let Some(next) = ready.get(k + 1).filter(|(t, _)| *t != TIMER) {
+                if let Some(slot) = self.slots.get(untoken(next.0).0) {
+                    sys::prefetch(slot);
+                }
+            }
             if token == TIMER {
                 self.timer.acknowledge();
                 continue;

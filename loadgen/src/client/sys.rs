@@ -1,5 +1,6 @@
 //! The two system interfaces mio does not offer: a TCP connect from a chosen source address, and a
-//! `timerfd` for sub-millisecond wake-ups. Every `unsafe` block of the client is here.
+//! `timerfd` for sub-millisecond wake-ups; and a cache prefetch hint. Every `unsafe` block of the
+//! client is here.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -9,6 +10,24 @@ use mio::net::TcpStream;
 
 use crate::latency::RunEpoch;
 use crate::latency::RunMicros;
+
+/// Asks the CPU to start loading the cache lines of `item` (a hint: no effect on what the program
+/// computes, no fault whatever the address). Only on x86_64; elsewhere it does nothing.
+#[inline]
+pub fn prefetch<T>(item: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = (item as *const T).cast::<i8>();
+        for offset in (0..size_of::<T>()).step_by(64) {
+            // SAFETY: PREFETCHT0 only hints the cache; it reads nothing the program sees and never
+            // faults, and SSE, which it needs, is part of the x86_64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = item;
+}
 
 /// Starts a non-blocking TCP connect to `to`, from `source` (port chosen by the kernel at connect
 /// time, `IP_BIND_ADDRESS_NO_PORT`) when given. Returns at once; completion is a writable event.

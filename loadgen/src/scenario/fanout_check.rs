@@ -4,10 +4,11 @@
 //!
 //! Why streaming rather than [`crate::delivery::DeliveryLedger`]: fanout runs flat out and may span
 //! worker processes. The targets of message `seq` of publisher `p` are a pure function of the seed
-//! ([`targets`]), so a process can judge a receipt without hearing from the publisher's process, and
+//! ([`super::plan::targets`]), so a process can judge a receipt without hearing from the publisher's process, and
 //! it only keeps, per (receiver, publisher), the next sequence number it expects and the intended
 //! messages it skipped ("holes"). Memory: O(local receivers × publishers) cursors plus the targets of
-//! each publisher's last 4,096 messages; no per-message state, so it is bounded however long the run.
+//! each publisher's last 4,096 messages (as room bits, [`super::fanout_relation`]); no per-message
+//! state, so it is bounded however long the run.
 //!
 //! Per receipt of `(p, seq)` at receiver `r` (cursor `next`, holes `H`):
 //! - `r` is the sender, or in an excepted room → **excluded**; in no target room → **not targeted**;
@@ -21,8 +22,8 @@
 //! Limit: at most [`HOLE_CAP`] holes are kept per (receiver, publisher); a receipt of a message skipped
 //! beyond that is counted as a duplicate.
 
-use super::plan::{targets, TargetShape};
-use super::verify::Targets;
+use super::fanout_relation::{Relation, Relations};
+use super::plan::TargetShape;
 
 /// Holes kept per (receiver, publisher). A correct server leaves none; a server that loses messages
 /// leaves one per lost message until this cap, past which examples stop and late arrivals of forgotten
@@ -35,11 +36,6 @@ const MAX_SEQ_JUMP: u64 = 1 << 22;
 
 /// Examples kept of each kind of violation.
 const EXAMPLES_PER_KIND: usize = 5;
-
-/// Targets cached per publisher, by sequence number modulo this: receipts come for recent messages,
-/// and an older one's targets are recomputed from the seed (a few hundred ns), so memory stays bounded
-/// however long the run.
-const TARGET_CACHE: u64 = 4096;
 
 /// What one receipt was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,28 +99,22 @@ impl CheckCounts {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-struct Cursor {
-    next: u64,
-    holes: Vec<u64>,
-}
-
 /// The streaming check of one process's receivers; see the module docs. Thread: the slice's loop.
 #[derive(Debug)]
 pub struct ReceiptChecker {
-    seed: u64,
-    shape: TargetShape,
     publishers: u32,
     /// Tag of publisher 0; publisher `p` is member `first_publisher + p`.
     first_publisher: u32,
     /// Local index of each tag (`u32::MAX`: not in this process).
     local_of: Vec<u32>,
-    /// Rooms of each local member, sorted.
-    rooms: Vec<Vec<u32>>,
-    /// `cursors[local × publishers + p]`.
-    cursors: Vec<Cursor>,
-    /// Targets of each publisher's recent messages: slot `seq % TARGET_CACHE` holds `(seq, targets)`.
-    targets: Vec<Vec<Option<(u64, Targets)>>>,
+    /// The next sequence number each (receiver, publisher) expects: `next[local × publishers + p]`.
+    /// Apart from `holes` because an in-order receipt reads only this (8 bytes, so one receiver's
+    /// cursors share a cache line or two).
+    next: Vec<u64>,
+    /// Intended messages each (receiver, publisher) skipped, same index; touched only when there are.
+    holes: Vec<Vec<u64>>,
+    /// How each local member stands to each message.
+    relations: Relations,
     counts: CheckCounts,
 }
 
@@ -140,24 +130,19 @@ impl ReceiptChecker {
     ) -> Self {
         let tags = first_publisher.saturating_add(publishers) as usize;
         let mut local_of = vec![u32::MAX; tags];
-        let mut rooms = Vec::with_capacity(members.len());
-        for (i, (tag, member_rooms)) in members.iter().enumerate() {
+        for (i, (tag, _)) in members.iter().enumerate() {
             if let Some(slot) = local_of.get_mut(*tag as usize) {
                 *slot = u32::try_from(i).unwrap_or(u32::MAX);
             }
-            let mut sorted = member_rooms.clone();
-            sorted.sort_unstable();
-            rooms.push(sorted);
         }
+        let rooms = members.iter().map(|(_, rooms)| rooms.clone()).collect();
         ReceiptChecker {
-            seed,
-            shape,
             publishers,
             first_publisher,
             local_of,
-            rooms,
-            cursors: vec![Cursor::default(); members.len() * publishers as usize],
-            targets: vec![Vec::new(); publishers as usize],
+            next: vec![0; members.len() * publishers as usize],
+            holes: vec![Vec::new(); members.len() * publishers as usize],
+            relations: Relations::new(seed, shape, publishers, rooms),
             counts: CheckCounts::default(),
         }
     }
@@ -177,61 +162,33 @@ impl ReceiptChecker {
 
     fn judge(&mut self, tag: u32, local: u32, p: u32, seq: u64) -> Receipt {
         let at = local as usize * self.publishers as usize + p as usize;
-        let next = self.cursors.get(at).map_or(0, |c| c.next);
+        let next = self.next.get(at).copied().unwrap_or(0);
         if seq > next.saturating_add(MAX_SEQ_JUMP) {
             return Receipt::Unknown;
         }
         if tag == self.first_publisher.saturating_add(p) {
             return Receipt::Excluded;
         }
-        match self.relation(local, p, seq) {
+        match self.relations.relation(local, p, seq) {
             Relation::Intended => {}
             Relation::Excluded => return Receipt::Excluded,
             Relation::NotTargeted => return Receipt::NotTargeted,
         }
+        let (Some(cursor), Some(holes)) = (self.next.get_mut(at), self.holes.get_mut(at)) else {
+            return Receipt::Unknown;
+        };
         if seq >= next {
-            let skipped: Vec<u64> =
-                (next..seq).filter(|q| self.relation(local, p, *q) == Relation::Intended).collect();
-            if let Some(c) = self.cursors.get_mut(at) {
-                for q in skipped {
-                    if c.holes.len() < HOLE_CAP {
-                        c.holes.push(q);
-                    }
-                }
-                c.next = seq + 1;
-            }
+            // Every intended message in next..seq is a hole.
+            self.relations.push_intended(local, p, next..seq, holes, HOLE_CAP);
+            *cursor = seq + 1;
             return Receipt::First;
         }
-        let Some(c) = self.cursors.get_mut(at) else { return Receipt::Unknown };
-        match c.holes.iter().position(|q| *q == seq) {
+        match holes.iter().position(|q| *q == seq) {
             Some(i) => {
-                c.holes.swap_remove(i);
+                holes.swap_remove(i);
                 Receipt::Reordered
             }
             None => Receipt::Duplicated,
-        }
-    }
-
-    /// How local member `local` stands to message `seq` of `p` (the sender aside).
-    fn relation(&mut self, local: u32, p: u32, seq: u64) -> Relation {
-        let (seed, shape) = (self.seed, self.shape);
-        let Some(cache) = self.targets.get_mut(p as usize) else { return Relation::NotTargeted };
-        if cache.is_empty() {
-            cache.resize_with(TARGET_CACHE as usize, || None);
-        }
-        let Some(slot) = cache.get_mut((seq % TARGET_CACHE) as usize) else { return Relation::NotTargeted };
-        if !matches!(slot, Some((cached, _)) if *cached == seq) {
-            *slot = Some((seq, targets(seed, shape, p, seq)));
-        }
-        let (Some((_, t)), Some(rooms)) = (slot.as_ref(), self.rooms.get(local as usize)) else {
-            return Relation::NotTargeted;
-        };
-        if rooms.iter().any(|r| t.except.contains(r)) {
-            Relation::Excluded
-        } else if rooms.iter().any(|r| t.to.contains(r)) {
-            Relation::Intended
-        } else {
-            Relation::NotTargeted
         }
     }
 
@@ -275,8 +232,8 @@ impl ReceiptChecker {
         'outer: for (tag, local) in self.local_of.iter().enumerate() {
             let Some(base) = (*local as usize).checked_mul(self.publishers as usize) else { continue };
             for p in 0..self.publishers {
-                let Some(c) = self.cursors.get(base + p as usize) else { continue };
-                for q in &c.holes {
+                let Some(holes) = self.holes.get(base + p as usize) else { continue };
+                for q in holes {
                     if missing == EXAMPLES_PER_KIND {
                         break 'outer;
                     }
@@ -291,16 +248,10 @@ impl ReceiptChecker {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Relation {
-    Intended,
-    Excluded,
-    NotTargeted,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::{fanout_relation::TARGET_CACHE, plan::targets};
 
     /// Four connections: 0 and 1 in room 0, 2 in room 1, 3 in room 2; publisher 0 is tag 4 (in room 0).
     fn checker() -> ReceiptChecker {

@@ -14,6 +14,7 @@ pub mod app;
 pub mod connect;
 pub mod fanout;
 pub mod fanout_check;
+pub mod fanout_relation;
 pub mod idle;
 pub mod plan;
 pub mod release;
@@ -494,7 +495,7 @@ pub fn finish(
         deliveries_received: totals.deliveries_received,
         violations: 0,
     };
-    let summary = RunSummary::new(facts, reporter.overall(), cpu);
+    let summary = RunSummary::new(facts, &reporter.overall(), cpu);
     let mut outcome = RunOutcome { summary, extra: Vec::new(), notes: Vec::new(), failure: None };
     outcome.extra.push(("transport".into(), c.transport.name().into()));
     outcome.extra.push(("io".into(), c.io.name().into()));

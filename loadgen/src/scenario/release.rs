@@ -68,6 +68,9 @@ struct Entry {
 
 /// Messages in flight of this process's publishers. Cost: O(1) per receipt (index by sequence number),
 /// O(window) per ack; memory: one entry per message in flight.
+///
+/// Invariant: after every call, no entry that is not `done` is ready (acked and `got ≥ need`). Each of
+/// `sent`, `delivered` and `acked` changes one entry, so only that entry can have become ready.
 #[derive(Debug)]
 pub struct InFlight {
     /// By publisher id: this process's index of the publisher and its messages in flight, oldest
@@ -96,29 +99,28 @@ impl InFlight {
         let Some(Some((_, entries))) = self.lanes.get_mut(p as usize) else { return };
         let acked = ack_id.is_none();
         entries.push_back(Entry { seq, ack_id, sent_at: at, need, got: 0, acked, done: false });
-        self.settle(p, at);
+        let last = entries.len() - 1;
+        self.settle(p, last, at);
     }
 
     /// A local intended recipient received `seq` of `p` for the first time, at `at`.
     pub fn delivered(&mut self, p: u32, seq: u64, at: RunMicros) {
         let Some(Some((_, entries))) = self.lanes.get_mut(p as usize) else { return };
         let Some(first) = entries.front().map(|e| e.seq) else { return };
-        let Some(e) = seq.checked_sub(first).and_then(|i| entries.get_mut(usize::try_from(i).ok()?)) else {
-            return;
-        };
-        if e.seq == seq {
-            e.got = e.got.saturating_add(1);
-        }
-        self.settle(p, at);
+        let Some(i) = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok()) else { return };
+        let Some(e) = entries.get_mut(i).filter(|e| e.seq == seq) else { return };
+        e.got = e.got.saturating_add(1);
+        self.settle(p, i, at);
     }
 
     /// The server acked request `ack_id` of publisher `p` at `at`.
     pub fn acked(&mut self, p: u32, ack_id: u64, at: RunMicros) {
         let Some(Some((_, entries))) = self.lanes.get_mut(p as usize) else { return };
-        if let Some(e) = entries.iter_mut().find(|e| e.ack_id == Some(ack_id)) {
+        let Some(i) = entries.iter().position(|e| e.ack_id == Some(ack_id)) else { return };
+        if let Some(e) = entries.get_mut(i) {
             e.acked = true;
         }
-        self.settle(p, at);
+        self.settle(p, i, at);
     }
 
     /// Frees the slots of messages sent more than the timeout before `now`.
@@ -168,13 +170,13 @@ impl InFlight {
         self.timeouts
     }
 
-    fn settle(&mut self, p: u32, at: RunMicros) {
+    /// Frees entry `i` of `p` if it has just become ready, then drops finished entries from the front.
+    /// Cost: O(1) plus the entries dropped.
+    fn settle(&mut self, p: u32, i: usize, at: RunMicros) {
         let Some(Some((local, entries))) = self.lanes.get_mut(p as usize) else { return };
-        for e in entries.iter_mut() {
-            if !e.done && e.acked && e.got >= e.need {
-                e.done = true;
-                self.freed.push((*local, at));
-            }
+        if let Some(e) = entries.get_mut(i).filter(|e| !e.done && e.acked && e.got >= e.need) {
+            e.done = true;
+            self.freed.push((*local, at));
         }
         while entries.front().is_some_and(|e| e.done) {
             entries.pop_front();

@@ -153,8 +153,8 @@ impl Reporter {
         Ok(())
     }
 
-    /// Every latency added so far.
-    pub fn overall(&self) -> &LatencyHistogram {
+    /// Every latency added so far (a copy; see [`crate::latency::Recorder::overall`]).
+    pub fn overall(&self) -> LatencyHistogram {
         self.recorder.overall()
     }
 

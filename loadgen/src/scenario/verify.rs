@@ -28,7 +28,7 @@ use crate::{Error, PublisherId, RecipientIdx};
 const QUIET: Duration = Duration::from_millis(500);
 
 /// One message's targets: rooms to send to and rooms to leave out.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Targets {
     /// Target rooms.
     pub to: Vec<u32>,

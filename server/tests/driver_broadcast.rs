@@ -82,6 +82,29 @@ fn broadcast_reaches_every_connection_whole<D: Driver + Send + 'static>() {
     shard.wait_until("every client is reported closed", |state, _| state.closed.len() == CLIENTS);
 }
 
+/// A flush hands at most `flush_batch` connections to the kernel; the rest follow in later batches,
+/// each connection once, with everything queued for it in one send, in order.
+fn small_flush_batches_reach_every_connection_once_in_order<D: Driver + Send + 'static>() {
+    const CLIENTS: usize = 100;
+    let config = DriverConfig { flush_batch: 7, ..DriverConfig::default() };
+    let shard = Shard::spawn::<D>(loopback_listener(), config, Members::default(), track);
+    let mut clients: Vec<_> = (0..CLIENTS).map(|_| connect(shard.addr)).collect();
+    shard.wait_until("every client is accepted", |state, _| state.conns.len() == CLIENTS);
+    let before = shard.stats();
+    let (first, second) = (Bytes::from(pattern(0, 300)), Bytes::from(pattern(300, 200)));
+    shard.query(move |state, outbox| {
+        for &conn in &state.conns {
+            assert!(outbox.send(conn, first.clone()) && outbox.send(conn, second.clone()));
+        }
+    });
+    for (i, client) in clients.iter_mut().enumerate() {
+        assert_eq!(read_len(client, 500), pattern(0, 500), "client {i}: both frames, in order");
+    }
+    let after = shard.stats();
+    assert_eq!(after.sends - before.sends, CLIENTS as u64, "one send per connection across 15 batches");
+    assert_eq!(after.bytes_sent - before.bytes_sent, (CLIENTS * 500) as u64);
+}
+
 /// Queues `chunks` buffers of growing, uneven sizes (1 B up to 512 KiB) as one continuous pattern.
 fn queue_stream(outbox: &mut Outbox, conn: ConnId, chunks: usize) -> usize {
     let mut offset = 0;
@@ -233,6 +256,7 @@ fn two_shards_on_one_port_both_accept<D: Driver + Send + 'static>() {
 
 both_backends!(
     broadcast_reaches_every_connection_whole,
+    small_flush_batches_reach_every_connection_once_in_order,
     slow_reader_gets_large_queues_in_order,
     slow_reader_gets_one_large_frame_whole,
     close_after_flush_sends_everything_then_fin,

@@ -271,7 +271,7 @@ impl EpollDriver {
     }
 
     fn flush_dirty(&mut self) {
-        let dirty = self.outbox.take_dirty();
+        let dirty = self.outbox.take_dirty(self.config.flush_batch);
         for &slot in &dirty {
             let index = slot as usize;
             self.outbox.clear(index, flag::DIRTY);

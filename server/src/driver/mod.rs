@@ -12,13 +12,15 @@
 //! fn shard<D: Driver>(listener: std::net::TcpListener) -> std::io::Result<()> {
 //!     let mut driver = D::new(listener, &DriverConfig::default())?;
 //!     loop {
-//!         driver.turn(None, &mut |event, outbox| {
+//!         // While the last flush left connections for a next batch, look at I/O without waiting.
+//!         let wait = driver.outbox().has_dirty().then_some(std::time::Duration::ZERO);
+//!         driver.turn(wait, &mut |event, outbox| {
 //!             if let DriverEvent::Data { conn, bytes } = event {
 //!                 outbox.send(conn, Bytes::copy_from_slice(bytes)); // the engine goes here
 //!             }
 //!         })?;
 //!         // timers and cross-shard queues add more `driver.outbox().send(..)` here
-//!         driver.flush()?; // one submission batch for every connection with new bytes
+//!         driver.flush()?; // one submission batch for up to `flush_batch` connections with new bytes
 //!     }
 //! }
 //!
@@ -195,13 +197,17 @@ pub trait Driver: Sized {
     /// The send side, for work done outside [`Driver::turn`] (cross-shard broadcasts, timers).
     fn outbox(&mut self) -> &mut Outbox;
 
-    /// Hands every dirty connection's queued bytes to the kernel in one batch: io_uring pushes one
-    /// `SENDMSG` (or `SEND_ZC`) per dirty connection and submits once; epoll calls `sendmsg` per dirty
-    /// connection until its queue is empty or the socket is full (then waits for writability). Also
-    /// carries out `abort` and `close_after_flush`; the `Closed` events this causes are delivered by
-    /// the next `turn`.
+    /// Hands the queued bytes of the first [`DriverConfig::flush_batch`] dirty connections to the
+    /// kernel in one batch: io_uring pushes one `SENDMSG` (or `SEND_ZC`, or `SEND` for a lone buffer)
+    /// per connection and submits once; epoll calls `sendmsg` per connection until its queue is empty
+    /// or the socket is full (then waits for writability). Also carries out `abort` and
+    /// `close_after_flush`; the `Closed` events this causes are delivered by the next `turn`.
     ///
-    /// Cost: O(dirty connections); no allocation once warm.
+    /// Contract: connections past the batch stay dirty, in order, ahead of any dirtied later
+    /// ([`Outbox::has_dirty`]); the caller turns again without waiting (`turn(Some(ZERO))`) and flushes
+    /// again until none is left, so bytes queued between two batches join the same sends.
+    ///
+    /// Cost: O(connections flushed); no allocation once warm.
     fn flush(&mut self) -> io::Result<()>;
 
     /// Takes ownership of a connected TCP socket (typically from another driver's

@@ -9,8 +9,8 @@
 //! atomic refcounts) that the session's pump moves to the driver. No lock, no string hashing, no
 //! per-recipient encoding or copy. Allocation: on the write-through path only when the driver's
 //! per-shard arenas grow; on the queued path also one when a session's queue starts a burst (an idle
-//! session keeps no queue buffer). Each dirty connection is flushed once in the turn's single
-//! submission batch.
+//! session keeps no queue buffer). Each dirty connection is flushed once per round, in submission
+//! batches of `flush_batch` connections (see [`super`]'s loop).
 
 use std::sync::Arc;
 

@@ -8,7 +8,9 @@
 //!    connections moved here; see [`route`]).
 //! 3. timers: heartbeats, timeouts, ack deadlines.
 //! 4. dirty sessions: each is pumped once (events → Socket.IO, packets → transport queues).
-//! 5. `driver.flush`: one submission batch for every connection with new bytes.
+//! 5. `driver.flush`: one submission batch for the first `flush_batch` connections with new bytes. If
+//!    more wait, the next turn does not sleep: what arrived meanwhile (publishes, other shards'
+//!    broadcasts) is planned first and its frames join the sends of every connection not flushed yet.
 
 pub(crate) mod acks;
 pub(crate) mod core;
@@ -61,9 +63,9 @@ impl<D: Driver> Shard<D> {
         loop {
             let now = Instant::now();
             let mut timeout = self.core.timers.next_deadline().map(|d| d.saturating_duration_since(now));
-            if inbox_backlog {
-                // The last turn stopped at its work budget with messages left: look at I/O and timers
-                // without waiting, then carry on with the inbox.
+            if inbox_backlog || self.driver.outbox().has_dirty() {
+                // The last turn stopped at its work budget with messages left, or flushed one batch of
+                // several: look at I/O and timers without waiting, then carry on.
                 timeout = Some(Duration::ZERO);
             }
             if drain_deadline.is_some() {

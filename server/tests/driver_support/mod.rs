@@ -93,11 +93,9 @@ impl<S: Send + 'static> Shard<S> {
         let thread = std::thread::spawn(move || {
             let mut state = state;
             while !stopping.load(Ordering::SeqCst) {
-                driver
-                    .turn(Some(Duration::from_secs(1)), &mut |event, outbox| {
-                        on_event(&mut state, event, outbox)
-                    })
-                    .unwrap();
+                // As a shard does: while a flush left connections for its next batch, do not wait.
+                let wait = if driver.outbox().has_dirty() { Duration::ZERO } else { Duration::from_secs(1) };
+                driver.turn(Some(wait), &mut |event, outbox| on_event(&mut state, event, outbox)).unwrap();
                 while let Ok(command) = inbox.try_recv() {
                     match command {
                         Command::Run(f) => f(&mut state, driver.outbox()),

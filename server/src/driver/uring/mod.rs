@@ -201,7 +201,7 @@ impl UringDriver {
     /// Pushes one send per dirty connection and carries out aborts and graceful closes. Submission is
     /// left to the caller (`flush` submits at once, `turn` with its wait).
     fn push_flush(&mut self) -> io::Result<()> {
-        let dirty = self.outbox.take_dirty();
+        let dirty = self.outbox.take_dirty(self.config.flush_batch);
         let mut result = Ok(());
         for &slot in &dirty {
             let index = slot as usize;

@@ -490,9 +490,10 @@ impl Pool {
     }
 
     /// Epoll path: reads `stream`, feeding the session, following the socket if the session renumbers
-    /// it (the upgrade), until the socket would block, closes, or (unless `to_the_end`) a read returns
-    /// less than the buffer holds: the socket is then empty, and edge-triggered epoll reports bytes
-    /// arriving later as a new event, so the read that would return `EAGAIN` is skipped.
+    /// it (the upgrade), until the socket would block, closes, or (unless `to_the_end`, which the
+    /// renumbering also sets) a read returns less than the buffer holds: the socket is then empty, and
+    /// edge-triggered epoll reports bytes arriving later as a new event, so the read that would return
+    /// `EAGAIN` is skipped.
     fn read_all(
         &mut self,
         id: ConnId,

@@ -198,8 +198,9 @@ impl Driver for UringDriver {
 }
 
 impl UringDriver {
-    /// Pushes one send per dirty connection and carries out aborts and graceful closes. Submission is
-    /// left to the caller (`flush` submits at once, `turn` with its wait).
+    /// Pushes one send per dirty connection of this batch (the first `flush_batch`) and carries out
+    /// aborts and graceful closes. Submission is left to the caller (`flush` submits at once, `turn`
+    /// with its wait).
     fn push_flush(&mut self) -> io::Result<()> {
         let dirty = self.outbox.take_dirty(self.config.flush_batch);
         let mut result = Ok(());
